@@ -1,0 +1,1 @@
+"""LLM campaign agents: chat-model factory, creative library and vector store, drafting (the Campaign agents issue)."""

@@ -1,0 +1,1 @@
+"""Campaigns: the lifecycle that joins the domains, plan → draft → check → approve → send → measure."""

@@ -1,0 +1,1 @@
+"""Channels: e-mail and SMS sender ports with SendGrid, Twilio and local-outbox adapters (the Channels issue)."""

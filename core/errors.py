@@ -1,0 +1,66 @@
+"""Status-coded errors. Every expected failure is a ``NudgeError`` carrying its HTTP status,
+so the web layer maps it without guessing and the CLI prints it without a traceback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class NudgeError(Exception):
+    """Root of every error Nudge raises on purpose."""
+
+    status_code: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+class BadRequest(NudgeError):
+    status_code = 400
+    code = "bad_request"
+
+
+class Unauthorized(NudgeError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(NudgeError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(NudgeError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(NudgeError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(NudgeError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class ValidationFailed(NudgeError):
+    """Input that does not pass validation; ``details`` lists every problem found, not just the first."""
+
+    status_code = 422
+    code = "validation_failed"
+
+
+class ServiceUnavailable(NudgeError):
+    status_code = 503
+    code = "service_unavailable"

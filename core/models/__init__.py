@@ -1,0 +1,27 @@
+"""All ORM models, one module per aggregate. Import from here."""
+
+from core.models.base import Base
+from core.models.cart import Cart, CartStatus
+from core.models.consent import Channel, Consent, ConsentStatus, Suppression, SuppressionReason
+from core.models.customer import Customer
+from core.models.event import Event, EventType
+from core.models.order import Order
+from core.models.source import Source
+from core.models.subscription import Subscription
+
+__all__ = [
+    "Base",
+    "Cart",
+    "CartStatus",
+    "Channel",
+    "Consent",
+    "ConsentStatus",
+    "Customer",
+    "Event",
+    "EventType",
+    "Order",
+    "Source",
+    "Subscription",
+    "Suppression",
+    "SuppressionReason",
+]

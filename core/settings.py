@@ -1,0 +1,57 @@
+"""The one settings class. Every knob is a ``NUDGE_*`` environment variable (or a line in ``.env``).
+
+Defaults are the embedded ones: a SQLite file under ``NUDGE_DATA_DIR`` and nothing else to run.
+Production sets ``NUDGE_DATABASE_URL`` to PostgreSQL and so on; the code paths are the same.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    EMBEDDED = "embedded"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Nudge's configuration; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="NUDGE_", env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.EMBEDDED
+    data_dir: Path = Field(default=Path("var"), description="Where embedded state (SQLite file, outbox) lives.")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means the embedded SQLite file <data_dir>/nudge.db.",
+    )
+    database_echo: bool = False
+    log_level: str = "INFO"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    intake_max_event_bytes: int = Field(default=32 * 1024, gt=0, description="Largest single /v1/identify or /v1/track body.")
+    intake_max_batch_bytes: int = Field(default=500 * 1024, gt=0, description="Largest /v1/batch body.")
+    intake_max_batch_events: int = Field(default=1000, gt=0, description="Most events in one /v1/batch call.")
+
+    @model_validator(mode="after")
+    def _embedded_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'nudge.db').resolve()}"
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

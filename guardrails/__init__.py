@@ -1,0 +1,1 @@
+"""Guardrails: compliance, content and token-spend checks on every draft (the Guardrails issue)."""

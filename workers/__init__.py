@@ -1,0 +1,1 @@
+"""Workers: the Celery app, beat schedule and thin task wrappers (the Workers issue)."""
