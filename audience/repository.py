@@ -32,7 +32,7 @@ def customer_ids(session: Session, external_ids: Iterable[str]) -> dict[str, int
     found: dict[str, int] = {}
     for chunk in chunks(wanted):
         rows = session.execute(select(Customer.external_id, Customer.id).where(Customer.external_id.in_(chunk)))
-        found.update({external_id: customer_id for external_id, customer_id in rows})
+        found.update(dict(rows.tuples().all()))
     return found
 
 
@@ -61,7 +61,7 @@ def upsert_customers(session: Session, rows: Sequence[dict[str, Any]]) -> dict[s
         updates["updated_at"] = now
         statement = statement.on_conflict_do_update(index_elements=["external_id"], set_=updates)
         result = session.execute(statement.returning(Customer.external_id, Customer.id))
-        ids.update({external_id: customer_id for external_id, customer_id in result})
+        ids.update(dict(result.tuples().all()))
     return ids
 
 

@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
-    intake_max_event_bytes: int = Field(default=32 * 1024, gt=0, description="Largest single /v1/identify or /v1/track body.")
+    intake_max_event_bytes: int = Field(
+        default=32 * 1024, gt=0, description="Largest single /v1/identify or /v1/track body."
+    )
     intake_max_batch_bytes: int = Field(default=500 * 1024, gt=0, description="Largest /v1/batch body.")
     intake_max_batch_events: int = Field(default=1000, gt=0, description="Most events in one /v1/batch call.")
 

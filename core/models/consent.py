@@ -41,7 +41,9 @@ class Consent(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     channel: Mapped[Channel] = mapped_column(enum_column(Channel))
     status: Mapped[ConsentStatus] = mapped_column(enum_column(ConsentStatus))
-    source: Mapped[str] = mapped_column(String(64), comment="Where it was captured: import, signup_form, sms_keyword, …")
+    source: Mapped[str] = mapped_column(
+        String(64), comment="Where it was captured: import, signup_form, sms_keyword, …"
+    )
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     proof: Mapped[str | None] = mapped_column(Text, comment="Evidence: form URL and IP, keyword message, document id.")
 

@@ -14,7 +14,9 @@ class Customer(TimestampMixin, Base):
     __tablename__ = "customers"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    external_id: Mapped[str] = mapped_column(String(128), unique=True, comment="The business's own id (Segment userId).")
+    external_id: Mapped[str] = mapped_column(
+        String(128), unique=True, comment="The business's own id (Segment userId)."
+    )
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(16), comment="E.164")
     first_name: Mapped[str | None] = mapped_column(String(100))

@@ -16,6 +16,8 @@ class Source(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    write_key_hash: Mapped[str] = mapped_column(String(64), unique=True, comment="SHA-256 hex; the key itself is shown once.")
+    write_key_hash: Mapped[str] = mapped_column(
+        String(64), unique=True, comment="SHA-256 hex; the key itself is shown once."
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
