@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from datetime import datetime
+from enum import Enum
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, func, select
+from psycopg.types.json import Jsonb
+from sqlalchemy import Column, ColumnElement, Table, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from core.clock import utcnow
-from core.models import Customer
+from core.clock import as_utc, utcnow
+from core.models import Base, Customer
 
 # SQLite allows 32,766 bound parameters per statement; stay well under for wide rows.
 CHUNK = 1000
+# Rows per executemany call: bounds memory only, since an executemany binds one row at a time.
+BATCH = 10_000
 
 
 def chunks(rows: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -31,9 +36,17 @@ def customer_ids(session: Session, external_ids: Iterable[str]) -> dict[str, int
     wanted = list(set(external_ids))
     found: dict[str, int] = {}
     for chunk in chunks(wanted):
-        rows = session.execute(select(Customer.external_id, Customer.id).where(Customer.external_id.in_(chunk)))
-        found.update(dict(rows.tuples().all()))
+        rows = session.execute(select(Customer.external_id, Customer.id).where(_among(Customer.external_id, chunk)))
+        found.update(dict(rows.all()))
     return found
+
+
+def _among(column: ColumnElement[Any] | InstrumentedAttribute[Any], values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN (…)`` with the values written into the SQL, not bound. psycopg prepares a statement run
+    five times, and PostgreSQL may then keep a generic plan made while the table was empty: a sequential
+    scan comparing every row with every parameter, which took 25 s for CDNOW. Literal values are planned
+    each time, and a long literal list is matched with a hash table."""
+    return column.in_(bindparam("values", list(values), expanding=True, literal_execute=True))
 
 
 def upsert_customers(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -47,22 +60,86 @@ def upsert_customers(session: Session, rows: Sequence[dict[str, Any]]) -> dict[s
     columns = set(rows[0])
     if "external_id" not in columns or any(set(row) != columns for row in rows):
         raise ValueError("upsert_customers needs rows with external_id and identical keys")
-    insert = insert_for(session)
-    ids: dict[str, int] = {}
     now = utcnow()
-    for chunk in chunks(rows):
-        values = [{"attributes": {}, **row, "created_at": now, "updated_at": now} for row in chunk]
-        statement = insert(Customer).values(values)
-        updates: dict[str, ColumnElement[Any] | Any] = {
-            name: statement.excluded[name] for name in columns if name not in ("external_id", "attributes")
-        }
-        if "attributes" in columns:
-            updates["attributes"] = _merged_attributes(session, statement.excluded.attributes)
-        updates["updated_at"] = now
-        statement = statement.on_conflict_do_update(index_elements=["external_id"], set_=updates)
-        result = session.execute(statement.returning(Customer.external_id, Customer.id))
-        ids.update(dict(result.tuples().all()))
-    return ids
+    statement = _customer_upsert(session, columns, now)
+    # One compiled statement run as an executemany: a 1,000-row VALUES list per chunk spent most of its
+    # time being compiled and re-parsed by the driver (23,570 customers took 4.6 s on SQLite, 7 s on PostgreSQL).
+    for batch in chunks(rows, BATCH):
+        session.execute(statement, [{"attributes": {}, **row, "created_at": now, "updated_at": now} for row in batch])
+    return customer_ids(session, [row["external_id"] for row in rows])
+
+
+def _customer_upsert(session: Session, columns: set[str], now: datetime) -> Any:
+    statement = insert_for(session)(_table(Customer))
+    updates: dict[str, ColumnElement[Any] | Any] = {
+        name: statement.excluded[name] for name in columns if name not in ("external_id", "attributes")
+    }
+    if "attributes" in columns:
+        updates["attributes"] = _merged_attributes(session, statement.excluded.attributes)
+    updates["updated_at"] = now
+    return statement.on_conflict_do_update(index_elements=["external_id"], set_=updates)
+
+
+def insert_rows(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
+    """Insert plain rows in bulk: no ORM unit of work, no RETURNING, no Python-side column defaults.
+
+    Every row has the same keys and carries every NOT NULL column but the id. SQLite runs a Core
+    ``insert()`` as an executemany; PostgreSQL gets ``COPY``, because psycopg's executemany costs a
+    round of the pipeline per row (CDNOW's 69,659 orders and 30,855 consents: about 2.6 s, by COPY 1.6 s).
+    """
+    if not rows:
+        return
+    table = _table(model)
+    names = list(rows[0])
+    missing = [column.name for column in table.columns if _needs_value(column) and column.name not in names]
+    if missing or any(len(row) != len(names) for row in rows):
+        raise ValueError(f"insert_rows needs rows with the same keys, including {', '.join(missing) or 'those'}")
+    if session.get_bind().dialect.name == "postgresql":
+        _copy(session, table, names, rows)
+        return
+    statement = insert(table)
+    for batch in chunks(rows, BATCH):
+        session.execute(statement, list(batch))
+
+
+def _needs_value(column: Column[Any]) -> bool:
+    return not column.nullable and not column.primary_key and column.server_default is None
+
+
+def _copy(session: Session, table: Table, names: list[str], rows: Sequence[dict[str, Any]]) -> None:
+    """``COPY … FROM STDIN`` inside the session's transaction. SQLAlchemy's type processing is bypassed, so
+    values are turned into what the columns store here: enums into their values, JSON into ``Jsonb``."""
+    session.flush()  # as session.execute() would: pending ORM rows first, the COPY may refer to them
+    quote = session.get_bind().dialect.identifier_preparer.quote
+    sql = f"COPY {quote(table.name)} ({', '.join(quote(name) for name in names)}) FROM STDIN"
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row([_copyable(row[name]) for name in names])
+
+
+def _copyable(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict | list):
+        return Jsonb(value)
+    if isinstance(value, datetime):
+        return as_utc(value)
+    return value
+
+
+def existing_external_ids(session: Session, model: type[Base], external_ids: Iterable[str]) -> set[str]:
+    """Which of ``external_ids`` a table (orders, subscriptions, …) already holds."""
+    column = _table(model).c.external_id
+    found: set[str] = set()
+    for chunk in chunks(list(set(external_ids))):
+        found.update(session.scalars(select(column).where(_among(column, chunk))))
+    return found
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
 
 
 def _merged_attributes(session: Session, incoming: Any) -> ColumnElement[Any]:

@@ -3,6 +3,7 @@ so the web layer maps it without guessing and the CLI prints it without a traceb
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -64,3 +65,12 @@ class ValidationFailed(NudgeError):
 class ServiceUnavailable(NudgeError):
     status_code = 503
     code = "service_unavailable"
+
+
+def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Validation errors (pydantic's shape: ``loc`` and ``msg``) as ``{"path": "batch.3.event", "message": …}``.
+
+    The path is the dotted location inside the input, empty for the input as a whole; this is the
+    ``details`` of every 400 the API answers for a body that does not validate.
+    """
+    return [{"path": ".".join(str(part) for part in error["loc"]), "message": str(error["msg"])} for error in errors]

@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from core.errors import ServiceUnavailable
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -34,3 +36,15 @@ def is_current(engine: Engine) -> bool:
     head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision() == head
+
+
+def ensure_current(engine: Engine, *, upgrade_if_behind: bool) -> None:
+    """Before serving: bring the schema up to date if allowed, else refuse unless it is current.
+
+    Only the embedded SQLite file is upgraded on its own (``Settings.migrates_on_start``); a shared
+    production database is migrated on purpose, by ``nudge db upgrade``, never as a side effect of starting.
+    """
+    if upgrade_if_behind:
+        upgrade(engine)
+    elif not is_current(engine):
+        raise ServiceUnavailable("the database schema is not current: run `nudge db upgrade` first")

@@ -10,8 +10,10 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.db import Database
 
 
 class Environment(StrEnum):
@@ -26,8 +28,8 @@ class Settings(BaseSettings):
 
     environment: Environment = Environment.EMBEDDED
     data_dir: Path = Field(default=Path("var"), description="Where embedded state (SQLite file, outbox) lives.")
-    database_url: str = Field(
-        default="",
+    database_url: SecretStr = Field(
+        default=SecretStr(""),
         description="SQLAlchemy URL; empty means the embedded SQLite file <data_dir>/nudge.db.",
     )
     database_echo: bool = False
@@ -44,13 +46,22 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _embedded_database(self) -> Settings:
-        if not self.database_url:
-            self.database_url = f"sqlite:///{(self.data_dir / 'nudge.db').resolve()}"
+        if not self.database_url.get_secret_value():
+            self.database_url = SecretStr(f"sqlite:///{(self.data_dir / 'nudge.db').resolve()}")
         return self
 
     @property
     def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+        return self.database_url.get_secret_value().startswith("sqlite")
+
+    @property
+    def migrates_on_start(self) -> bool:
+        """Only the embedded SQLite file migrates on opening; other databases are migrated by ``nudge db upgrade``."""
+        return self.environment is Environment.EMBEDDED and self.is_sqlite
+
+    def open_database(self) -> Database:
+        """The configured database (the URL, which may hold a password, stays out of logs and reprs)."""
+        return Database.from_url(self.database_url.get_secret_value(), echo=self.database_echo)
 
 
 @lru_cache(maxsize=1)

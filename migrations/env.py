@@ -5,7 +5,6 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
-from core.db import make_engine
 from core.models import Base
 from core.settings import get_settings
 
@@ -14,8 +13,7 @@ def _engine() -> Engine:
     engine = context.config.attributes.get("engine")
     if engine is not None:
         return engine
-    settings = get_settings()
-    return make_engine(settings.database_url)
+    return get_settings().open_database().engine
 
 
 def run_migrations() -> None:

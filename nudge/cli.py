@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nudge.commands import db
+from nudge.commands import db, demo, imports, serve, sources
 
 app = typer.Typer(
     help="Nudge: marketing automation planned by models, drafted by LLM agents, approved by people.",
@@ -12,6 +12,10 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(imports.app, name="import")
+app.command("demo")(demo.demo)
+app.add_typer(sources.app, name="sources")
+app.command("serve")(serve.serve)
 
 
 def main() -> None:

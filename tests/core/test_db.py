@@ -19,11 +19,16 @@ def test_session_scope_commits_on_success(db: Database) -> None:
         assert session.scalar(select(func.count()).select_from(Customer)) == 1
 
 
-def test_session_scope_rolls_back_everything_on_error(db: Database) -> None:
-    with pytest.raises(RuntimeError), db.session() as session:
+def _add_customer_then_fail(db: Database) -> None:
+    with db.session() as session:
         session.add(Customer(external_id="c-1"))
         session.flush()
         raise RuntimeError("boom")
+
+
+def test_session_scope_rolls_back_everything_on_error(db: Database) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        _add_customer_then_fail(db)
 
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(Customer)) == 0

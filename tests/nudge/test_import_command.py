@@ -1,0 +1,140 @@
+"""``nudge import …`` and ``nudge demo`` on an embedded SQLite file: a summary on success; on failure every
+problem, exit code 1 and nothing written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from audience import samples
+from audience.samples import Sample
+from core.db import Database
+from core.models import Customer, Order
+from core.settings import get_settings
+from nudge.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """The database the commands use: a fresh SQLite file, which they migrate on opening."""
+    url = f"sqlite:///{tmp_path / 'nudge.db'}"
+    monkeypatch.setenv("NUDGE_DATABASE_URL", url)
+    get_settings.cache_clear()
+    database = Database.from_url(url)
+    yield database
+    database.dispose()
+    get_settings.cache_clear()
+
+
+def count(db: Database, model: type[Customer] | type[Order]) -> int:
+    with db.session() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def write(path: Path, *lines: str) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_import_customers_prints_a_summary(cli_db: Database, tmp_path: Path) -> None:
+    file = write(tmp_path / "people.csv", "ID,E-mail,notes", "c-1,ann@example.com,x", "c-2,bo@example.com,y")
+
+    result = runner.invoke(app, ["import", "customers", str(file), "--map", "external_id=ID", "-m", "email=E-mail"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "people.csv: imported 2 customers (2 new, 0 updated)\nignored columns (map them to keep them): notes\n"
+    )
+    assert count(cli_db, Customer) == 2
+
+
+def test_import_orders_that_fail_lists_every_problem_exits_1_and_writes_nothing(
+    cli_db: Database, tmp_path: Path
+) -> None:
+    runner.invoke(app, ["import", "customers", str(write(tmp_path / "c.csv", "external_id", "c-1"))])
+    file = write(
+        tmp_path / "orders.csv",
+        "customer_external_id,amount,ordered_at",
+        "c-1,10,2024-01-01",
+        "c-1,ten,2024-01-01",
+        "c-9,5,yesterday",
+    )
+
+    result = runner.invoke(app, ["import", "orders", str(file)])
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "error: 3 problems in the file; nothing was imported\n"
+        "  row 3, column 'amount': not a number (use digits and a '.', no currency sign or thousands separator)"
+        " (value: 'ten')\n"
+        "  row 4, column 'customer_external_id': no customer with this external id (import customers first)"
+        " (value: 'c-9')\n"
+        "  row 4, column 'ordered_at': not a date or time in ISO 8601 (e.g. 2024-03-31 or 2024-03-31T14:05:00+02:00)"
+        " (value: 'yesterday')\n"
+    )
+    assert count(cli_db, Order) == 0
+
+
+@pytest.mark.usefixtures("cli_db")
+def test_import_with_a_malformed_mapping_exits_1(tmp_path: Path) -> None:
+    file = write(tmp_path / "c.csv", "external_id", "c-1")
+
+    result = runner.invoke(app, ["import", "customers", str(file), "--map", "email"])
+
+    assert result.exit_code == 1
+    assert result.stderr == "error: a mapping is field=Column, got 'email'\n"
+    assert not (tmp_path / "nudge.db").exists()  # refused before the database was opened
+
+
+def test_import_sample_loads_a_file_once(cli_db: Database, tmp_path: Path) -> None:
+    source = samples.SAMPLES_DIR / Sample.CDNOW.file_name
+    file = tmp_path / "cdnow.txt"
+    file.write_bytes(b"".join(source.read_bytes().splitlines(keepends=True)[:4]))
+
+    first = runner.invoke(app, ["import", "sample", "cdnow", "--path", str(file)])
+    again = runner.invoke(app, ["import", "sample", "cdnow", "--path", str(file)])
+
+    assert first.exit_code == 0, first.output
+    assert first.stdout.startswith("Loading the CDNOW sample: reading… customers… orders… consents… done in ")
+    assert first.stdout.endswith(
+        "  2 customers, 3 orders, 4 consent records (contact details and consents generated)\n"
+    )
+    assert again.exit_code == 1
+    assert again.stderr == "error: the CDNOW sample is already loaded (customers cdnow-…); nothing was written\n"
+    assert (count(cli_db, Customer), count(cli_db, Order)) == (2, 3)
+
+
+def test_demo_loads_both_samples_then_skips_them_and_summarises(
+    cli_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for sample, lines in ((Sample.TELCO, 3), (Sample.CDNOW, 4)):
+        source = (samples.SAMPLES_DIR / sample.file_name).read_bytes().splitlines(keepends=True)
+        (tmp_path / sample.file_name).write_bytes(b"".join(source[:lines]))
+    monkeypatch.setattr(samples, "SAMPLES_DIR", tmp_path)
+
+    first = runner.invoke(app, ["demo"])
+    second = runner.invoke(app, ["demo"])
+
+    assert first.exit_code == 0, first.output
+    assert "Loading the IBM Telco churn sample: reading… customers… subscriptions… consents… done in" in first.stdout
+    assert "Loading the CDNOW sample: reading… customers… orders… consents… done in" in first.stdout
+    assert second.exit_code == 0, second.output
+    assert second.stdout.splitlines()[1:] == [
+        "  schema up to date",
+        "The IBM Telco churn sample is already loaded: skipping it",
+        "The CDNOW sample is already loaded: skipping it",
+        "In the database:",
+        "  customers       4 (4 with generated contact details)",
+        "  subscriptions   2 (2 active, 0 ended; monthly recurring USD 86.80)",
+        "  orders          3 (1997-01-01 to 1997-01-12)",
+        "  revenue         USD 100.77",
+        "  e-mail consent  4 customers granted, 0 withdrawn",
+        "  SMS consent     2 customers granted, 0 withdrawn",
+    ]

@@ -1,0 +1,62 @@
+"""The FastAPI application factory (``uvicorn --factory web.app:create_app``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic.json_schema import models_json_schema
+
+from core.db import Database
+from core.settings import Settings, get_settings
+from web import errors, health, intake
+
+DESCRIPTION = """\
+Nudge's HTTP API.
+
+**Event intake** speaks the Segment HTTP Tracking API (`/v1/identify`, `/v1/track`, `/v1/batch`):
+authenticate with a source's write key as the HTTP Basic username (`nudge sources create NAME`).
+A call is stored once per `messageId`; a replay answers 200 and counts as a duplicate.
+
+Every error answers `{"error": code, "message": text, "details"?: [{"path", "message"}]}`.
+"""
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.database.dispose()
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """The app, on ``database`` (default: the configured one); shutdown disposes it."""
+    settings = settings or get_settings()
+    app = FastAPI(title="Nudge", version=version("nudge"), description=DESCRIPTION, lifespan=_lifespan)
+    app.state.settings = settings
+    app.state.database = database or settings.open_database()
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(intake.router)
+    app.openapi = _openapi_with_request_models(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi_with_request_models(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """Intake bodies are parsed by hand, so FastAPI does not see their models; add them to the components."""
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = default()
+            _, definitions = models_json_schema(
+                [(model, "validation") for model in intake.REQUEST_MODELS],
+                ref_template="#/components/schemas/{model}",
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions["$defs"])
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi

@@ -1,0 +1,82 @@
+"""The Segment-compatible tracking API: ``POST /v1/identify``, ``/v1/track`` and ``/v1/batch``.
+
+Point a Segment library (or anything speaking the Segment HTTP Tracking API) at Nudge's base URL with a
+source's write key. Each handler is parse → ``audience.intake.ingest`` → response; the request's session
+commits after it returns. Checks run in this order, and a refused call writes nothing:
+401 (write key) → 413 (body size, then batch length) → 400 (JSON, fields).
+
+200 answers Segment's ``{"success": true}`` plus ``stored`` (calls stored now) and ``duplicates`` (calls whose
+messageId was stored before or repeated in the batch); a replay is a success, not an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from audience.intake import ingest
+from audience.schemas import Batch, Identify, IntakeResponse, Message, Track, parse_batch, parse_message
+from core.clock import utcnow
+from core.models import Source
+from web.deps import BatchBody, EventBody, SessionDep, SettingsDep, SourceDep
+from web.errors import responses
+
+router = APIRouter(prefix="/v1", tags=["intake"], responses=responses(400, 401, 413))
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (Identify, Track, Batch)
+
+
+def _request_body(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """OpenAPI for a body parsed by hand (to bound its size first); ``web.app`` publishes the schema."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
+
+
+@router.post(
+    "/identify",
+    summary="Identify a customer",
+    openapi_extra=_request_body(
+        Identify, "One identify call; at most `NUDGE_INTAKE_MAX_EVENT_BYTES` (default 32 KiB)."
+    ),
+)
+def identify(source: SourceDep, session: SessionDep, body: EventBody) -> IntakeResponse:
+    """Store the call and, if its messageId is new, update the customer (`external_id` = userId) from its traits."""
+    return _ingest(session, source, [parse_message(body, Identify)])
+
+
+@router.post(
+    "/track",
+    summary="Record an event",
+    openapi_extra=_request_body(Track, "One track call; at most `NUDGE_INTAKE_MAX_EVENT_BYTES` (default 32 KiB)."),
+)
+def track(source: SourceDep, session: SessionDep, body: EventBody) -> IntakeResponse:
+    """Store the event, linked to the customer with `external_id` = userId (created if unknown)."""
+    return _ingest(session, source, [parse_message(body, Track)])
+
+
+@router.post(
+    "/batch",
+    summary="Send many identify and track calls",
+    openapi_extra=_request_body(
+        Batch,
+        "Identify and track calls; at most `NUDGE_INTAKE_MAX_BATCH_BYTES` (default 500 KiB) and "
+        "`NUDGE_INTAKE_MAX_BATCH_EVENTS` (default 1,000) calls. All are stored or, if any is invalid, none.",
+    ),
+)
+def batch(source: SourceDep, session: SessionDep, settings: SettingsDep, body: BatchBody) -> IntakeResponse:
+    """Store every call not stored before, in one transaction; duplicates inside the batch count once."""
+    return _ingest(session, source, parse_batch(body, max_events=settings.intake_max_batch_events))
+
+
+def _ingest(session: Session, source: Source, messages: list[Message]) -> IntakeResponse:
+    result = ingest(session, messages, source_id=source.id, received_at=utcnow())
+    return IntakeResponse(stored=result.stored, duplicates=result.duplicates)
