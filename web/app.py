@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from pydantic.json_schema import models_json_schema
 
 from core.db import Database
-from core.settings import Settings, get_settings
+from core.settings import Environment, Settings, get_settings
 from web import errors, health, intake
 
 DESCRIPTION = """\
@@ -34,7 +34,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """The app, on ``database`` (default: the configured one); shutdown disposes it."""
     settings = settings or get_settings()
-    app = FastAPI(title="Nudge", version=version("nudge"), description=DESCRIPTION, lifespan=_lifespan)
+    # Only health checks and signed webhooks may be public; until the API has accounts, production serves no docs.
+    docs = settings.environment is Environment.EMBEDDED
+    app = FastAPI(
+        title="Nudge",
+        version=version("nudge"),
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+    )
     app.state.settings = settings
     app.state.database = database or settings.open_database()
     errors.install(app)

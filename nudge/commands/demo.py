@@ -14,6 +14,7 @@ from audience.summary import AudienceSummary, summarize
 from core import migrate
 from core.db import Database
 from core.models import Channel, ConsentStatus
+from core.settings import get_settings
 from nudge.commands.common import clean_errors, database
 from nudge.commands.imports import load_with_progress
 
@@ -27,6 +28,9 @@ def demo() -> None:
             for sample in Sample:
                 load_sample_once(db, sample)
             show_summary(db)
+        settings = get_settings()
+        url = f"http://{settings.api_host}:{settings.api_port}"
+        typer.echo(f"\nNext: `make serve` starts the API on {url} (docs at {url}/docs).")
     finally:
         db.dispose()
 

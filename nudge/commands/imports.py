@@ -103,7 +103,8 @@ def _import(kind: ImportKind, file: Path, pairs: list[str] | None, encoding: str
 
 
 def describe_import(summary: ImportSummary, file_name: str) -> str:
-    line = f"{file_name}: imported {summary.rows:,} {summary.kind}"
+    noun = summary.kind.value if summary.rows != 1 else summary.kind.value.removesuffix("s")
+    line = f"{file_name}: imported {summary.rows:,} {noun}"
     if summary.kind is ImportKind.CUSTOMERS:
         line += f" ({summary.created:,} new, {summary.updated:,} updated)"
     if summary.ignored_columns:

@@ -3,7 +3,6 @@ problem, exit code 1 and nothing written."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,22 +13,9 @@ from audience import samples
 from audience.samples import Sample
 from core.db import Database
 from core.models import Customer, Order
-from core.settings import get_settings
 from nudge.cli import app
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
-    """The database the commands use: a fresh SQLite file, which they migrate on opening."""
-    url = f"sqlite:///{tmp_path / 'nudge.db'}"
-    monkeypatch.setenv("NUDGE_DATABASE_URL", url)
-    get_settings.cache_clear()
-    database = Database.from_url(url)
-    yield database
-    database.dispose()
-    get_settings.cache_clear()
 
 
 def count(db: Database, model: type[Customer] | type[Order]) -> int:
