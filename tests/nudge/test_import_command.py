@@ -123,4 +123,6 @@ def test_demo_loads_both_samples_then_skips_them_and_summarises(
         "  revenue         USD 100.77",
         "  e-mail consent  4 customers granted, 0 withdrawn",
         "  SMS consent     2 customers granted, 0 withdrawn",
+        "",
+        "Next: `make serve` starts the API on http://127.0.0.1:8000 (docs at http://127.0.0.1:8000/docs).",
     ]
