@@ -39,7 +39,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from audience.repository import customer_ids, existing_external_ids, insert_rows, upsert_customers
+from audience.repository import customer_ids, existing_external_ids, upsert_customers
+from core.bulk import insert_rows
 from core.clock import utcnow
 from core.contact import normalize_country, normalize_email, normalize_phone, validate_time_zone
 from core.errors import NudgeError, ValidationFailed

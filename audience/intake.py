@@ -29,8 +29,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from audience.repository import customer_ids, insert_for, upsert_customers
+from audience.repository import customer_ids, upsert_customers
 from audience.schemas import Identify, Message, Track
+from core.bulk import insert_for
 from core.models import Event, EventType
 
 _EVENTS = cast(Table, Event.__table__)

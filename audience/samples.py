@@ -28,7 +28,8 @@ from audience.generated_contacts import (
     generate_consents,
     generate_contact,
 )
-from audience.repository import insert_rows, upsert_customers
+from audience.repository import upsert_customers
+from core.bulk import insert_rows
 from core.clock import utcnow
 from core.errors import BadRequest, Conflict
 from core.models import Consent, Customer, Order, Subscription

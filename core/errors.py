@@ -62,6 +62,13 @@ class ValidationFailed(NudgeError):
     code = "validation_failed"
 
 
+class TooManyRequests(NudgeError):
+    """A hard limit on how often something may run was reached."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+
 class ServiceUnavailable(NudgeError):
     status_code = 503
     code = "service_unavailable"

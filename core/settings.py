@@ -44,11 +44,20 @@ class Settings(BaseSettings):
     intake_max_batch_bytes: int = Field(default=500 * 1024, gt=0, description="Largest /v1/batch body.")
     intake_max_batch_events: int = Field(default=1000, gt=0, description="Most events in one /v1/batch call.")
 
+    model_dir: Path | None = Field(default=None, description="Model artifacts; empty means <data_dir>/models.")
+    ml_max_training_jobs_per_day: int = Field(default=20, gt=0, description="Hard limit: training runs per 24 h.")
+    ml_max_backfill_days: int = Field(default=365, gt=0, description="Hard limit: span of one scoring backfill.")
+
     @model_validator(mode="after")
     def _embedded_database(self) -> Settings:
         if not self.database_url.get_secret_value():
             self.database_url = SecretStr(f"sqlite:///{(self.data_dir / 'nudge.db').resolve()}")
         return self
+
+    @property
+    def models_path(self) -> Path:
+        """Where model artifacts are written: ``NUDGE_MODEL_DIR``, else ``<data_dir>/models``."""
+        return self.model_dir or self.data_dir / "models"
 
     @property
     def is_sqlite(self) -> bool:

@@ -5,6 +5,7 @@ from core.models.cart import Cart, CartStatus
 from core.models.consent import Channel, Consent, ConsentStatus, Suppression, SuppressionReason
 from core.models.customer import Customer
 from core.models.event import Event, EventType
+from core.models.ml import ModelKind, ModelStage, ModelVersion, Prediction, RunStatus, TrainingRun
 from core.models.order import Order
 from core.models.source import Source
 from core.models.subscription import Subscription
@@ -19,9 +20,15 @@ __all__ = [
     "Customer",
     "Event",
     "EventType",
+    "ModelKind",
+    "ModelStage",
+    "ModelVersion",
     "Order",
+    "Prediction",
+    "RunStatus",
     "Source",
     "Subscription",
     "Suppression",
     "SuppressionReason",
+    "TrainingRun",
 ]
