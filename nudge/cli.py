@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nudge.commands import db, demo, imports, serve, sources
+from nudge.commands import db, demo, imports, models, serve, sources
 
 app = typer.Typer(
     help="Nudge: marketing automation planned by models, drafted by LLM agents, approved by people.",
@@ -16,6 +16,7 @@ app.add_typer(imports.app, name="import")
 app.command("demo")(demo.demo)
 app.add_typer(sources.app, name="sources")
 app.command("serve")(serve.serve)
+app.add_typer(models.app, name="models")
 
 
 def main() -> None:

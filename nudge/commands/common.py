@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
+from sqlalchemy.orm import Session
 
 from core import migrate
 from core.db import Database
@@ -54,3 +55,16 @@ def ready_database(settings: Settings | None = None) -> Database:
         db.dispose()
         raise
     return db
+
+
+@contextmanager
+def unit_of_work(settings: Settings | None = None) -> Iterator[Session]:
+    """A session on the (migrated) database that commits when the command's work succeeds; expected
+    errors print cleanly and exit 1."""
+    with clean_errors():
+        db = ready_database(settings)
+        try:
+            with db.session() as session:
+                yield session
+        finally:
+            db.dispose()

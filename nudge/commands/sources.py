@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import typer
-from sqlalchemy.orm import Session
 
 from audience.sources import create_source, list_sources, revoke_source
-from nudge.commands.common import clean_errors, ready_database
+from nudge.commands.common import unit_of_work
 
 app = typer.Typer(help="Event sources and their write keys.", no_args_is_help=True)
-
-
-@contextmanager
-def _unit_of_work() -> Iterator[Session]:
-    """A session on the (migrated) database that commits when the command's work succeeds."""
-    with clean_errors():
-        db = ready_database()
-        try:
-            with db.session() as session:
-                yield session
-        finally:
-            db.dispose()
 
 
 @app.command()
 def create(name: str = typer.Argument(..., help="A name for the sender, e.g. 'website' or 'backend'.")) -> None:
     """Create a source and print its new write key — the only time it is shown."""
-    with _unit_of_work() as session:
+    with unit_of_work() as session:
         new = create_source(session, name)
     typer.echo(f"created source {new.source.name!r}")
     typer.echo(f"write key: {new.write_key}")
@@ -43,7 +27,7 @@ def create(name: str = typer.Argument(..., help="A name for the sender, e.g. 'we
 @app.command("list")
 def list_() -> None:
     """List sources and whether they are active (write keys are never shown)."""
-    with _unit_of_work() as session:
+    with unit_of_work() as session:
         sources = list_sources(session)
     if not sources:
         typer.echo("no sources yet: nudge sources create NAME")
@@ -55,6 +39,6 @@ def list_() -> None:
 @app.command()
 def revoke(name: str = typer.Argument(..., help="The source's name.")) -> None:
     """Revoke a source's write key: its calls are refused (401) from now on."""
-    with _unit_of_work() as session:
+    with unit_of_work() as session:
         source = revoke_source(session, name)
     typer.echo(f"revoked source {source.name!r}")
