@@ -188,7 +188,7 @@ def _telco_customer_attributes(row: dict[str, str]) -> dict[str, Any]:
 
 def _telco_subscription(external_id: str, row: dict[str, str]) -> dict[str, Any]:
     tenure = int(row["tenure"])
-    started = _months_before(TELCO_SNAPSHOT, tenure)
+    started = _telco_start(external_id, tenure)
     ended = _telco_churn_moment(external_id, started) if row["Churn"] == "Yes" else None
     attributes: dict[str, Any] = {name: row[column] for column, name in TELCO_SERVICES.items()}
     attributes |= {name: row[column] == "Yes" for column, name in TELCO_SUBSCRIPTION_FLAGS.items()}
@@ -210,6 +210,16 @@ def _telco_subscription(external_id: str, row: dict[str, str]) -> dict[str, Any]
 def _months_before(moment: datetime, months: int) -> datetime:
     index = moment.year * 12 + moment.month - 1 - months
     return moment.replace(year=index // 12, month=index % 12 + 1)
+
+
+def _telco_start(external_id: str, tenure: int) -> datetime:
+    """``tenure`` counts completed months, so the start lies in the month before the snapshot minus ``tenure``
+    months: a moment in (snapshot − (tenure + 1) months, snapshot − tenure months], fixed per customer. Starting
+    everyone at midnight on the 1st would put a month's sign-ups exactly on a month boundary, where a
+    point-in-time snapshot taken on the 1st sees none of them."""
+    latest, earliest = _months_before(TELCO_SNAPSHOT, tenure), _months_before(TELCO_SNAPSHOT, tenure + 1)
+    seconds = int((latest - earliest).total_seconds())
+    return latest - timedelta(seconds=int(draw(external_id, "telco-start") * seconds))
 
 
 def _telco_churn_moment(external_id: str, started: datetime) -> datetime:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from audience.generated_contacts import CONSENT_PROOF, CONSENT_SOURCE, generate_consents, generate_contact
-from audience.samples import SAMPLES_DIR, TELCO_SNAPSHOT, Sample, SampleSummary, is_loaded, load_sample
+from audience.samples import SAMPLES_DIR, Sample, SampleSummary, is_loaded, load_sample
 from core.db import Database
 from core.errors import BadRequest, Conflict
 from core.models import Consent, Customer, Order, Subscription
@@ -82,7 +82,7 @@ def test_telco_rows_become_customers_and_dated_subscriptions(db: Database, telco
         Decimal("53.85"),
         "USD",
     )
-    assert churned.started_at == datetime(2026, 8, 1, tzinfo=UTC)  # snapshot 2026-10-01 minus 2 months
+    assert churned.started_at == datetime(2026, 7, 1, 12, 55, 1, tzinfo=UTC)  # tenure 2: in July 2026
     assert churned.ended_at == datetime(2026, 9, 14, 23, 59, 47, tzinfo=UTC)  # in the month before the snapshot
     assert churned.attributes == {
         "phone_service": True,
@@ -100,9 +100,9 @@ def test_telco_rows_become_customers_and_dated_subscriptions(db: Database, telco
         "tenure_months": 2,
     }
     staying = subscriptions["telco-7590-VHVEG"]
-    assert (staying.started_at, staying.ended_at) == (datetime(2026, 9, 1, tzinfo=UTC), None)
+    assert (staying.started_at, staying.ended_at) == (datetime(2026, 8, 1, 19, 7, 53, tzinfo=UTC), None)  # tenure 1
     new = subscriptions["telco-4472-LVYGI"]
-    assert (new.plan, new.started_at, new.ended_at) == ("Two year", TELCO_SNAPSHOT, None)
+    assert (new.plan, new.started_at, new.ended_at) == ("Two year", datetime(2026, 9, 6, 14, 56, 37, tzinfo=UTC), None)
     assert (new.attributes["total_charges"], new.attributes["tenure_months"]) == (None, 0)
 
 
@@ -200,4 +200,4 @@ def test_the_whole_telco_file_loads_with_its_known_totals(db: Database) -> None:
         ended = session.scalar(select(func.count()).where(Subscription.ended_at.is_not(None)))
         earliest = session.scalar(select(func.min(Subscription.started_at)))
     assert ended == 1869  # Churn = Yes
-    assert earliest == datetime(2020, 10, 1, tzinfo=UTC)  # tenure 72 months
+    assert datetime(2020, 9, 1, tzinfo=UTC) < earliest < datetime(2020, 10, 1, tzinfo=UTC)  # tenure 72 months
