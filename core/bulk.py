@@ -32,7 +32,7 @@ def insert_for(session: Session) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def among(column: ColumnElement[Any] | InstrumentedAttribute[Any], values: Sequence[str]) -> ColumnElement[bool]:
+def among(column: ColumnElement[Any] | InstrumentedAttribute[Any], values: Sequence[Any]) -> ColumnElement[bool]:
     """``column IN (…)`` with the values written into the SQL, not bound. psycopg prepares a statement run
     five times, and PostgreSQL may then keep a generic plan made while the table was empty: a sequential
     scan comparing every row with every parameter, which took 25 s for CDNOW. Literal values are planned

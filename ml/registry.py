@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 from core.clock import utcnow
 from core.errors import Conflict, NotFound
 from core.models import ModelKind, ModelStage, ModelVersion
-from ml import artifacts
+from ml import artifacts, churn, clv
+
+# What each registry kind holds: the ``kind`` its artifacts' manifests carry.
+ARTIFACT_KINDS = {
+    ModelKind.CHURN_CONTRACTUAL: churn.KIND,
+    ModelKind.CHURN_NONCONTRACTUAL: churn.KIND,
+    ModelKind.CLV: clv.ClvModel.kind,
+}
 
 
 def artifact_directory(models_path: Path, kind: ModelKind, version: int) -> Path:
@@ -42,8 +49,8 @@ def register(
 ) -> ModelVersion:
     """Record a saved artifact as a new staging version (its manifest supplies hash and code version)."""
     manifest = artifacts.read_manifest(directory)
-    if manifest.kind != kind.value:
-        raise Conflict(f"the artifact in {directory} is a {manifest.kind!r} model, not {kind.value!r}")
+    if manifest.kind != ARTIFACT_KINDS[kind]:
+        raise Conflict(f"the artifact in {directory} is a {manifest.kind!r} model, not a {kind.value} model")
     model_version = ModelVersion(
         kind=kind,
         version=version,
@@ -119,7 +126,7 @@ def verify_artifact(model_version: ModelVersion) -> artifacts.Manifest:
     """The artifact's manifest, refused unless it is the one registered (kind, configuration, code version)."""
     directory = Path(model_version.artifact_path)
     manifest = artifacts.read_manifest(directory)
-    registered = (model_version.kind.value, model_version.config_hash, model_version.code_version)
+    registered = (ARTIFACT_KINDS[model_version.kind], model_version.config_hash, model_version.code_version)
     found = (manifest.kind, manifest.config_hash, manifest.code_version)
     if found != registered or manifest.code_version != artifacts.CODE_VERSION:
         raise Conflict(

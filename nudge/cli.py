@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nudge.commands import db, demo, imports, models, serve, sources
+from nudge.commands import db, demo, imports, modelling, models, plan, serve, sources
 
 app = typer.Typer(
     help="Nudge: marketing automation planned by models, drafted by LLM agents, approved by people.",
@@ -17,6 +17,10 @@ app.command("demo")(demo.demo)
 app.add_typer(sources.app, name="sources")
 app.command("serve")(serve.serve)
 app.add_typer(models.app, name="models")
+app.command("train")(modelling.train)
+app.command("score")(modelling.score)
+app.command("drift")(modelling.drift)
+app.command("plan")(plan.plan)
 
 
 def main() -> None:

@@ -14,7 +14,11 @@ from core.models.base import Base, BigId, enum_column
 
 
 class ModelKind(StrEnum):
-    CHURN = "churn"
+    """Contractual churn ends a subscription; non-contractual churn is the absence of orders; CLV is BG/NBD +
+    Gamma-Gamma revenue over a horizon (contractual CLV needs no model: it follows from the churn hazard)."""
+
+    CHURN_CONTRACTUAL = "churn_contractual"
+    CHURN_NONCONTRACTUAL = "churn_noncontractual"
     CLV = "clv"
 
 

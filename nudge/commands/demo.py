@@ -1,22 +1,32 @@
-"""``nudge demo``: from nothing to a database holding the real sample data, then what is in it.
+"""``nudge demo``: from nothing to a database holding the real sample data, then what Nudge does with it.
 
-A plain sequence of steps, each printing what it does, so later features add theirs in order.
+A plain sequence of steps, each printing what it does, so later features add theirs in order:
+load the samples → train churn and CLV models → promote and score → plan a retention campaign.
+
+The two samples live in different eras (Telco's snapshot is 2026-10-01, CDNOW ends 1998-06-30), so
+each model is trained and scored as of its own sample's dates, not as of today.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import typer
 
-from audience.samples import Sample, is_loaded
+from audience.samples import CDNOW_END, TELCO_SNAPSHOT, Sample, is_loaded
 from audience.summary import AudienceSummary, summarize
+from campaigns.planning import plan_retention
 from core import migrate
 from core.db import Database
-from core.models import Channel, ConsentStatus
-from core.settings import get_settings
+from core.models import Channel, ConsentStatus, ModelKind, ModelStage
+from core.settings import Settings, get_settings
+from ml import jobs, registry
 from nudge.commands.common import clean_errors, database
 from nudge.commands.imports import load_with_progress
+from nudge.commands.plan import print_plan, write_profit_curve
 
 
 def demo() -> None:
@@ -28,6 +38,10 @@ def demo() -> None:
             for sample in Sample:
                 load_sample_once(db, sample)
             show_summary(db)
+            settings = get_settings()
+            for step in SAMPLE_MODELS:
+                train_and_score(db, settings, step)
+            show_plan(db)
         settings = get_settings()
         url = f"http://{settings.api_host}:{settings.api_port}"
         typer.echo(f"\nNext: `make serve` starts the API on {url} (docs at {url}/docs).")
@@ -84,3 +98,52 @@ def summary_lines(summary: AudienceSummary) -> list[tuple[str, str]]:
 
 def _money(totals: dict[str, Decimal]) -> str:
     return ", ".join(f"{currency} {amount:,.2f}" for currency, amount in totals.items()) or "none"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStep:
+    kind: ModelKind
+    trained_as_of: datetime  # its labels (or CLV history) must be complete by then
+    scored_as_of: datetime  # the end of its sample's data
+
+
+SAMPLE_MODELS = (
+    ModelStep(ModelKind.CHURN_CONTRACTUAL, datetime(2026, 9, 1, tzinfo=UTC), TELCO_SNAPSHOT),
+    ModelStep(ModelKind.CHURN_NONCONTRACTUAL, datetime(1998, 4, 1, tzinfo=UTC), CDNOW_END),
+    ModelStep(ModelKind.CLV, CDNOW_END, CDNOW_END),
+)
+DEMO_BUDGET = 5_000.0
+
+
+def train_and_score(db: Database, settings: Settings, step: ModelStep) -> None:
+    """Train and promote the model unless one is in production already, then score its population."""
+    with db.session() as session:
+        versions = registry.list_versions(session, step.kind)
+    current = next((version for version in versions if version.stage is ModelStage.PRODUCTION), None)
+    if current is not None:
+        typer.echo(f"{step.kind.value}: v{current.version} already in production; not retraining")
+    else:
+        trained = jobs.run_training(db, settings, step.kind, as_of=step.trained_as_of)
+        with db.session() as session:
+            registry.promote(session, step.kind, trained.version.version)
+        typer.echo(
+            f"{step.kind.value}: trained v{trained.version.version} as of {step.trained_as_of:%Y-%m-%d} "
+            f"and promoted it; {headline(trained.version.metrics)}"
+        )
+    scored = jobs.run_scoring(db, step.kind, as_of=step.scored_as_of)
+    typer.echo(f"  scored {scored.customers:,} customers as of {scored.as_of:%Y-%m-%d}")
+
+
+def headline(metrics: dict[str, Any]) -> str:
+    if "roc_auc" in metrics:
+        return f"ROC-AUC {metrics['roc_auc']:.3f}, Brier {metrics['brier']:.3f} ({metrics['validation']})"
+    return f"BG/NBD r {metrics['r']:.3f} α {metrics['alpha']:.3f} a {metrics['a']:.3f} b {metrics['b']:.3f}"
+
+
+def show_plan(db: Database) -> None:
+    typer.echo(f"Retention plan under a ${DEMO_BUDGET:,.0f} budget (assumptions: `nudge plan --help`):")
+    with db.session() as session:
+        comparison, inputs = plan_retention(session, max_budget=DEMO_BUDGET)
+    print_plan(comparison, inputs)
+    png = write_profit_curve(comparison, get_settings().data_dir / "plans" / "profit_curve.png")
+    typer.echo(f"  profit curve: {png}")

@@ -17,12 +17,12 @@ NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 def test_training_runs_beyond_the_daily_limit_are_refused_and_not_recorded(db: Database) -> None:
     with db.session() as session:
-        first = start_training_run(session, ModelKind.CHURN, max_per_day=2, now=NOW - timedelta(hours=23))
+        first = start_training_run(session, ModelKind.CHURN_CONTRACTUAL, max_per_day=2, now=NOW - timedelta(hours=23))
         finish_training_run(first, error="boom")
         start_training_run(session, ModelKind.CLV, max_per_day=2, now=NOW)
 
         with pytest.raises(TooManyRequests, match=r"2 training runs started in the last 24 hours.*=2"):
-            start_training_run(session, ModelKind.CHURN, max_per_day=2, now=NOW)
+            start_training_run(session, ModelKind.CHURN_CONTRACTUAL, max_per_day=2, now=NOW)
 
         assert session.scalar(select(func.count()).select_from(TrainingRun)) == 2
         assert first.status is RunStatus.FAILED
@@ -30,9 +30,9 @@ def test_training_runs_beyond_the_daily_limit_are_refused_and_not_recorded(db: D
 
 def test_runs_older_than_a_day_do_not_count(db: Database) -> None:
     with db.session() as session:
-        start_training_run(session, ModelKind.CHURN, max_per_day=1, now=NOW - timedelta(hours=25))
+        start_training_run(session, ModelKind.CHURN_CONTRACTUAL, max_per_day=1, now=NOW - timedelta(hours=25))
 
-        run = start_training_run(session, ModelKind.CHURN, max_per_day=1, now=NOW)
+        run = start_training_run(session, ModelKind.CHURN_CONTRACTUAL, max_per_day=1, now=NOW)
 
         assert run.status is RunStatus.RUNNING
 

@@ -12,13 +12,15 @@ from sqlalchemy.orm import Session
 from core.db import Database
 from core.errors import Conflict, NotFound
 from core.models import ModelKind, ModelStage, ModelVersion
-from ml import artifacts, registry
+from ml import artifacts, churn, registry
 
 
-def _train(session: Session, tmp_path: Path, kind: ModelKind = ModelKind.CHURN, config: str = "a") -> ModelVersion:
+def _train(
+    session: Session, tmp_path: Path, kind: ModelKind = ModelKind.CHURN_CONTRACTUAL, config: str = "a"
+) -> ModelVersion:
     version = registry.next_version(session, kind)
     directory = registry.artifact_directory(tmp_path, kind, version)
-    artifacts.save(directory, kind.value, {"config": config}, {"weights": [version]})
+    artifacts.save(directory, registry.ARTIFACT_KINDS[kind], {"config": config}, {"weights": [version]})
     return registry.register(
         session,
         kind,
@@ -43,43 +45,43 @@ def test_new_versions_are_numbered_per_kind_and_start_in_staging(db: Database, t
 def test_promote_archives_the_version_it_replaces(db: Database, tmp_path: Path) -> None:
     with db.session() as session:
         _train(session, tmp_path), _train(session, tmp_path)
-        registry.promote(session, ModelKind.CHURN, 1)
-        registry.promote(session, ModelKind.CHURN, 2)
+        registry.promote(session, ModelKind.CHURN_CONTRACTUAL, 1)
+        registry.promote(session, ModelKind.CHURN_CONTRACTUAL, 2)
 
     with db.session() as session:
-        stages = {v.version: v.stage for v in registry.list_versions(session, ModelKind.CHURN)}
+        stages = {v.version: v.stage for v in registry.list_versions(session, ModelKind.CHURN_CONTRACTUAL)}
         assert stages == {1: ModelStage.ARCHIVED, 2: ModelStage.PRODUCTION}
-        assert registry.production(session, ModelKind.CHURN).version == 2
+        assert registry.production(session, ModelKind.CHURN_CONTRACTUAL).version == 2
 
 
 def test_rollback_restores_the_previous_production_version(db: Database, tmp_path: Path) -> None:
     with db.session() as session:
         for _ in range(3):
             _train(session, tmp_path)
-        registry.promote(session, ModelKind.CHURN, 1)
-        registry.promote(session, ModelKind.CHURN, 3)
+        registry.promote(session, ModelKind.CHURN_CONTRACTUAL, 1)
+        registry.promote(session, ModelKind.CHURN_CONTRACTUAL, 3)
 
-        restored = registry.rollback(session, ModelKind.CHURN)
+        restored = registry.rollback(session, ModelKind.CHURN_CONTRACTUAL)
 
         assert restored.version == 1
-        stages = {v.version: v.stage for v in registry.list_versions(session, ModelKind.CHURN)}
+        stages = {v.version: v.stage for v in registry.list_versions(session, ModelKind.CHURN_CONTRACTUAL)}
         assert stages == {1: ModelStage.PRODUCTION, 2: ModelStage.STAGING, 3: ModelStage.ARCHIVED}
 
 
 def test_rollback_without_an_archived_version_is_refused_and_changes_nothing(db: Database, tmp_path: Path) -> None:
     with db.session() as session:
         _train(session, tmp_path)
-        registry.promote(session, ModelKind.CHURN, 1)
+        registry.promote(session, ModelKind.CHURN_CONTRACTUAL, 1)
 
-        with pytest.raises(Conflict, match="no archived churn model to roll back to"):
-            registry.rollback(session, ModelKind.CHURN)
+        with pytest.raises(Conflict, match="no archived churn_contractual model to roll back to"):
+            registry.rollback(session, ModelKind.CHURN_CONTRACTUAL)
 
-        assert registry.production(session, ModelKind.CHURN).version == 1
+        assert registry.production(session, ModelKind.CHURN_CONTRACTUAL).version == 1
 
 
 def test_no_production_model_says_what_to_do(db: Database) -> None:
-    with db.session() as session, pytest.raises(NotFound, match=r"nudge train churn.*nudge models promote"):
-        registry.production(session, ModelKind.CHURN)
+    with db.session() as session, pytest.raises(NotFound, match=r"nudge train churn_contractual.*nudge models promote"):
+        registry.production(session, ModelKind.CHURN_CONTRACTUAL)
 
 
 def test_promoting_an_unknown_version_is_not_found(db: Database) -> None:
@@ -90,10 +92,10 @@ def test_promoting_an_unknown_version_is_not_found(db: Database) -> None:
 def test_an_artifact_replaced_on_disk_is_refused_at_promotion(db: Database, tmp_path: Path) -> None:
     with db.session() as session:
         version = _train(session, tmp_path)
-        artifacts.save(Path(version.artifact_path), "churn", {"config": "other"}, {"weights": [9]})
+        artifacts.save(Path(version.artifact_path), churn.KIND, {"config": "other"}, {"weights": [9]})
 
         with pytest.raises(Conflict, match="does not match the registry"):
-            registry.promote(session, ModelKind.CHURN, 1)
+            registry.promote(session, ModelKind.CHURN_CONTRACTUAL, 1)
         assert version.stage is ModelStage.STAGING
 
 

@@ -97,13 +97,10 @@ def test_import_sample_loads_a_file_once(cli_db: Database, tmp_path: Path) -> No
     assert (count(cli_db, Customer), count(cli_db, Order)) == (2, 3)
 
 
-def test_demo_loads_both_samples_then_skips_them_and_summarises(
+def test_demo_runs_the_loop_on_the_real_samples_then_reuses_what_it_made(
     cli_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for sample, lines in ((Sample.TELCO, 3), (Sample.CDNOW, 4)):
-        source = (samples.SAMPLES_DIR / sample.file_name).read_bytes().splitlines(keepends=True)
-        (tmp_path / sample.file_name).write_bytes(b"".join(source[:lines]))
-    monkeypatch.setattr(samples, "SAMPLES_DIR", tmp_path)
+    monkeypatch.setenv("NUDGE_DATA_DIR", str(tmp_path / "var"))
 
     first = runner.invoke(app, ["demo"])
     second = runner.invoke(app, ["demo"])
@@ -111,18 +108,20 @@ def test_demo_loads_both_samples_then_skips_them_and_summarises(
     assert first.exit_code == 0, first.output
     assert "Loading the IBM Telco churn sample: reading… customers… subscriptions… consents… done in" in first.stdout
     assert "Loading the CDNOW sample: reading… customers… orders… consents… done in" in first.stdout
+    assert "churn_contractual: trained v1 as of 2026-09-01 and promoted it; ROC-AUC 0.850, Brier 0.133" in first.stdout
+    assert "churn_noncontractual: trained v1 as of 1998-04-01 and promoted it; ROC-AUC 0.840" in first.stdout
     assert second.exit_code == 0, second.output
-    assert second.stdout.splitlines()[1:] == [
+    lines = second.stdout.splitlines()
+    assert lines[1:4] == [
         "  schema up to date",
         "The IBM Telco churn sample is already loaded: skipping it",
         "The CDNOW sample is already loaded: skipping it",
-        "In the database:",
-        "  customers       4 (4 with generated contact details)",
-        "  subscriptions   2 (2 active, 0 ended; monthly recurring USD 86.80)",
-        "  orders          3 (1997-01-01 to 1997-01-12)",
-        "  revenue         USD 100.77",
-        "  e-mail consent  4 customers granted, 0 withdrawn",
-        "  SMS consent     2 customers granted, 0 withdrawn",
-        "",
-        "Next: `make serve` starts the API on http://127.0.0.1:8000 (docs at http://127.0.0.1:8000/docs).",
     ]
+    assert "  customers       30,613 (30,613 with generated contact details)" in lines
+    assert "churn_contractual: v1 already in production; not retraining" in lines
+    assert "  scored 5,174 customers as of 2026-10-01" in lines
+    plan = lines[lines.index("Retention plan under a $5,000 budget (assumptions: `nudge plan --help`):") :]
+    first_plan = first.stdout.splitlines()[first.stdout.splitlines().index(plan[0]) :]
+    assert plan == first_plan  # scoring again as of the same dates gives the same plan
+    assert "  production stopped by: max_budget (ranking ev_per_cost)" in plan
+    assert (tmp_path / "var" / "plans" / "profit_curve.png").stat().st_size > 10_000
