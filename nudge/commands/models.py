@@ -19,7 +19,11 @@ def list_(kind: Annotated[ModelKind | None, typer.Argument(help="Only this kind.
     with unit_of_work() as session:
         versions = registry.list_versions(session, kind)
         lines = [describe(version) for version in versions]
-    typer.echo("\n".join(lines) if lines else "no models yet: `nudge train churn` or `nudge train clv`")
+    typer.echo(
+        "\n".join(lines)
+        if lines
+        else "no models yet: `nudge train churn_contractual|churn_noncontractual|clv --as-of DATE`"
+    )
 
 
 @app.command()

@@ -47,4 +47,4 @@ def test_listing_an_empty_registry_says_how_to_start(cli_db: Database) -> None:
     result = runner.invoke(app, ["models", "list"])
 
     assert result.exit_code == 0
-    assert result.stdout == "no models yet: `nudge train churn` or `nudge train clv`\n"
+    assert result.stdout == "no models yet: `nudge train churn_contractual|churn_noncontractual|clv --as-of DATE`\n"
