@@ -10,7 +10,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.db import Database
@@ -19,6 +19,39 @@ from core.db import Database
 class Environment(StrEnum):
     EMBEDDED = "embedded"
     PRODUCTION = "production"
+
+
+class LlmProvider(StrEnum):
+    OPENAI = "openai"
+    OPENAI_COMPATIBLE = "openai_compatible"
+    LOCAL = "local"
+
+
+class EmbeddingsProvider(StrEnum):
+    LOCAL = "local"
+    OPENAI = "openai"
+
+
+class VectorStoreKind(StrEnum):
+    LOCAL = "local"
+    PINECONE = "pinecone"
+
+
+class TokenPrice(BaseModel):
+    """USD per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+# OpenAI standard-tier list prices (USD per 1M tokens); the local model costs nothing per token.
+DEFAULT_TOKEN_PRICES = {
+    "gpt-4.1": TokenPrice(input=2.00, output=8.00),
+    "gpt-4.1-mini": TokenPrice(input=0.40, output=1.60),
+    "gpt-4.1-nano": TokenPrice(input=0.10, output=0.40),
+    "gpt-4o-mini": TokenPrice(input=0.15, output=0.60),
+    "text-embedding-3-small": TokenPrice(input=0.02, output=0.0),
+}
 
 
 class Settings(BaseSettings):
@@ -47,6 +80,24 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(default=None, description="Model artifacts; empty means <data_dir>/models.")
     ml_max_training_jobs_per_day: int = Field(default=20, gt=0, description="Hard limit: training runs per 24 h.")
     ml_max_backfill_days: int = Field(default=365, gt=0, description="Hard limit: span of one scoring backfill.")
+
+    llm: LlmProvider = Field(default=LlmProvider.LOCAL, description="Who drafts: openai, openai_compatible, local.")
+    llm_model: str = Field(default="gpt-4.1-mini", description="Primary chat model (openai, openai_compatible).")
+    llm_fallback_model: str = Field(default="gpt-4.1-nano", description="Cheaper model tried when the primary fails.")
+    llm_base_url: str = Field(default="", description="An OpenAI-compatible server (vLLM, Ollama, llama.cpp).")
+    openai_api_key: SecretStr = Field(default=SecretStr(""), description="OpenAI key (or the compatible server's).")
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0, description="Retries on transient errors (network, 429, 5xx).")
+    local_model_path: Path | None = Field(default=None, description="GGUF file; empty: the bundled Gemma 3 270M.")
+    token_prices: dict[str, TokenPrice] = Field(default_factory=lambda: dict(DEFAULT_TOKEN_PRICES))
+
+    embeddings: EmbeddingsProvider = EmbeddingsProvider.LOCAL
+    embedding_model: str = Field(default="text-embedding-3-small", description="OpenAI embedding model.")
+    vector_store: VectorStoreKind = VectorStoreKind.LOCAL
+    pinecone_api_key: SecretStr = SecretStr("")
+    pinecone_index: str = "nudge-creative"
+    pinecone_host: str = Field(default="", description="The index host; empty: looked up by name.")
+    pinecone_namespace: str = Field(default="default", description="One namespace per brand or tenant.")
 
     @model_validator(mode="after")
     def _embedded_database(self) -> Settings:

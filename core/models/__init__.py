@@ -1,5 +1,6 @@
 """All ORM models, one module per aggregate. Import from here."""
 
+from core.models.agents import CreativeItem, CreativeKind, LlmCacheEntry, LlmCall, Offer, OfferKind
 from core.models.base import Base
 from core.models.cart import Cart, CartStatus
 from core.models.consent import Channel, Consent, ConsentStatus, Suppression, SuppressionReason
@@ -17,12 +18,18 @@ __all__ = [
     "Channel",
     "Consent",
     "ConsentStatus",
+    "CreativeItem",
+    "CreativeKind",
     "Customer",
     "Event",
     "EventType",
+    "LlmCacheEntry",
+    "LlmCall",
     "ModelKind",
     "ModelStage",
     "ModelVersion",
+    "Offer",
+    "OfferKind",
     "Order",
     "Prediction",
     "RunStatus",
