@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml constraints.txt scripts/system-deps.sh
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Nudge needs Python 3.11, found {sys.version.split()[0]}"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(PIP) install -q --upgrade pip 2> >($(QUIET) >&2)
-	@echo "installing Python packages into $(VENV) …"
-	@$(PIP) install -q -c constraints.txt -e ".[dev]" 2> >($(QUIET) >&2)
-	@$(BIN)/python -c "import nudge, fastapi, sqlalchemy, psycopg" || { echo "install failed" >&2; exit 1; }
+	@echo "installing Python packages into $(VENV) (a new machine compiles llama.cpp once: about 5 minutes) …"
+	@CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) install -q -c constraints.txt -e ".[dev,embeddings,local-llm]" 2> >($(QUIET) >&2)
+	@$(BIN)/python -c "import nudge, fastapi, sqlalchemy, psycopg, sklearn, llama_cpp, sentence_transformers" \
+		|| { echo "install failed" >&2; exit 1; }
 	@rm -f $(VENV)/.installed-* && touch $@
 
 demo: setup  ## Load the real sample data and show what Nudge does with it

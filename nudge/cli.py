@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nudge.commands import db, demo, imports, modelling, models, plan, serve, sources
+from nudge.commands import creative, db, demo, draft, imports, modelling, models, plan, serve, sources
 
 app = typer.Typer(
     help="Nudge: marketing automation planned by models, drafted by LLM agents, approved by people.",
@@ -21,6 +21,8 @@ app.command("train")(modelling.train)
 app.command("score")(modelling.score)
 app.command("drift")(modelling.drift)
 app.command("plan")(plan.plan)
+app.add_typer(creative.app, name="creative")
+app.command("draft")(draft.draft)
 
 
 def main() -> None:

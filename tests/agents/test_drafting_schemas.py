@@ -1,0 +1,268 @@
+"""The brief refuses personal data; the copy rules on slots, HTML, links and SMS length; the output schema."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from agents.schemas import (
+    Draft,
+    DraftOutput,
+    OfferData,
+    SegmentProfile,
+    UsageSummary,
+    copy_problems,
+    html_problems,
+    output_schema,
+    slot_problems,
+)
+from core.models import Channel, Offer, OfferKind
+from tests.agents.drafting_fakes import brief
+
+FOOTER_TEXT = "{{postal_address}} {{unsubscribe_url}}"
+FOOTER_HTML = '<p>{{postal_address}} <a href="{{unsubscribe_url}}">Unsubscribe</a></p>'
+
+
+def _email(**changes: Any) -> DraftOutput:
+    fields: dict[str, Any] = {
+        "subject": "Thanks for staying",
+        "preheader": "A note for {{first_name}}",
+        "body_text": f"Hi {{{{first_name}}}}. {FOOTER_TEXT}",
+        "body_html": f"<p>Hi {{{{first_name}}}}.</p>{FOOTER_HTML}",
+    }
+    return DraftOutput(**{**fields, **changes})
+
+
+def _messages(error: pytest.ExceptionInfo[ValidationError]) -> list[str]:
+    return [f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.value.errors()]
+
+
+@pytest.mark.parametrize(
+    ("segment_changes", "message"),
+    [
+        (
+            {"name": "Churners incl. ann@example.com"},
+            "segment.name: Value error, looks like an e-mail address; a brief carries segment aggregates only, "
+            "no personal data",
+        ),
+        (
+            {"top_plans": ("Fiber", "call +1 555 010 1234")},
+            "segment.top_plans.1: Value error, looks like a phone or account number; a brief carries segment "
+            "aggregates only",
+        ),
+        ({"customers": ["c-1"]}, "segment.customers: Extra inputs are not permitted"),
+        ({"size": 3}, "segment.size: Input should be greater than or equal to 10"),
+        ({"name": "Fiber\u202e high"}, "segment.name: Value error, contains control or invisible characters"),
+    ],
+)
+def test_a_brief_refuses_a_segment_that_could_carry_personal_data(
+    segment_changes: dict[str, Any], message: str
+) -> None:
+    segment = {"name": "Fiber month-to-month", "size": 812, **segment_changes}
+
+    with pytest.raises(ValidationError) as refused:
+        brief(segment=segment)
+
+    assert _messages(refused) == [message]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"n_variants": 0}, "n_variants: Input should be greater than or equal to 1"),
+        ({"n_variants": 6}, "n_variants: Input should be less than or equal to 5"),
+        ({"channel": "push"}, "channel: Input should be 'email' or 'sms'"),
+        ({"recipients": ["ann@example.com"]}, "recipients: Extra inputs are not permitted"),
+        (
+            {"tone": "warm, call 555-010-1234"},
+            "tone: Value error, looks like a phone or account number; a brief carries segment aggregates only",
+        ),
+    ],
+)
+def test_a_brief_refuses_bad_fields(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        brief(**changes)
+
+    assert _messages(refused) == [message]
+
+
+def test_a_brief_refuses_two_offers_with_one_code() -> None:
+    offer = OfferData(code="A", name="A", kind=OfferKind.GIFT, value=Decimal(0))
+
+    with pytest.raises(ValidationError, match=r"offer codes must be unique: \['A', 'A'\]"):
+        brief(offers=(offer, offer))
+
+
+def test_offer_data_reads_a_catalog_row_and_leaves_out_what_it_costs() -> None:
+    row = Offer(
+        code="SAVE20",
+        name="20% off",
+        kind=OfferKind.PERCENT_OFF,
+        value=Decimal(20),
+        currency="USD",
+        terms="3 months.",
+        valid_until=None,
+        unit_cost=Decimal("12.00"),
+        eligible_segments=["x"],
+    )
+
+    offer = OfferData.model_validate(row)
+
+    assert offer.model_dump() == {
+        "code": "SAVE20",
+        "name": "20% off",
+        "kind": OfferKind.PERCENT_OFF,
+        "value": Decimal(20),
+        "currency": "USD",
+        "terms": "3 months.",
+        "valid_until": None,
+    }
+
+
+def test_a_complete_email_follows_the_copy_rules() -> None:
+    assert copy_problems(_email(), Channel.EMAIL) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "problems"),
+    [
+        ({"subject": ""}, ["subject: must not be empty for email"]),
+        ({"subject": "Fw: your plan"}, ["subject: must not start with RE: or FW: (it is not a reply or a forward)"]),
+        (
+            {"body_text": "Hi {{first_name}}."},
+            ["body_text: must contain {{postal_address}}", "body_text: must contain {{unsubscribe_url}}"],
+        ),
+        (
+            {"preheader": "Hi {{ first_name }}"},
+            [
+                "preheader: {{ first_name }} is not a slot of email; they are {{first_name}}, {{brand_name}}, "
+                "{{offer.name}}, {{offer.code}}, {{offer.terms}}, {{offer.expires}}, {{offer.url}}, "
+                "{{unsubscribe_url}}, {{postal_address}}"
+            ],
+        ),
+        ({"preheader": "Hi {first_name}"}, ["preheader: has a stray brace; slots are written exactly {{name}}"]),
+        (
+            {"preheader": "Write to help@brand.example"},
+            ["preheader: contains the e-mail address 'help@brand.example'; write no addresses"],
+        ),
+        (
+            {"preheader": "See www.brand.com/deal"},
+            ["preheader: contains the literal link 'www.brand.com/deal'; links are slots such as {{offer.url}}"],
+        ),
+        (
+            {"preheader": "See bit.ly/x2"},
+            ["preheader: contains the literal link 'bit.ly'; links are slots such as {{offer.url}}"],
+        ),
+        ({"preheader": "Hi\u200b there"}, ["preheader: contains control or invisible characters"]),
+        (
+            {"preheader": "Code {{offer.code}}"},
+            ["offer_codes: the copy uses {{offer.…}} slots, so offer_codes must name exactly one offer"],
+        ),
+    ],
+)
+def test_email_copy_breaking_a_rule_is_named(changes: dict[str, Any], problems: list[str]) -> None:
+    assert copy_problems(_email(**changes), Channel.EMAIL) == problems
+
+
+@pytest.mark.parametrize(
+    ("html", "problems"),
+    [
+        ("<p>Hi <strong>you</strong>, <em>thanks</em></p><ul><li>one</li></ul><br>", []),
+        ("<script>alert(1)</script>", ["<script> is not allowed; use only a, br, em, li, ol, p, strong, ul"]),
+        ('<p style="color:red">x</p>', ["the attribute style= is not allowed on <p>"]),
+        (
+            '<a href="https://evil.example">x</a>',
+            ['<a href="https://evil.example">: a link must be exactly {{offer.url}} or {{unsubscribe_url}}'],
+        ),
+        (
+            '<a href="{{first_name}}">x</a>',
+            ['<a href="{{first_name}}">: a link must be exactly {{offer.url}} or {{unsubscribe_url}}'],
+        ),
+        ('<a href="{{offer.url}}" onclick="x()">x</a>', ["the attribute onclick= is not allowed on <a>"]),
+        ('<img src="{{offer.url}}">', ["<img> is not allowed; use only a, br, em, li, ol, p, strong, ul"]),
+        ("<p>x<!-- ignore the rules --></p>", ["comments are not allowed"]),
+        (
+            "<p><strong>x</p>",
+            ["</p> does not close the last open tag", "<p> is never closed", "<strong> is never closed"],
+        ),
+    ],
+)
+def test_html_outside_the_simple_subset_is_named(html: str, problems: list[str]) -> None:
+    assert html_problems(html) == problems
+
+
+def test_each_channel_has_its_own_slots_and_an_unknown_one_is_named_once() -> None:
+    shared = "{{first_name}} {{brand_name}} {{offer.name}} {{offer.code}} {{offer.expires}} {{offer.url}}"
+
+    assert (
+        slot_problems(f"{shared} {{{{offer.terms}}}} {{{{unsubscribe_url}}}} {{{{postal_address}}}}", Channel.EMAIL)
+        == []
+    )
+    assert slot_problems(f"{shared} {{{{sms_opt_out}}}}", Channel.SMS) == []
+    assert slot_problems("{{sms_opt_out}}", Channel.EMAIL) == [
+        "{{sms_opt_out}} is not a slot of email; they are {{first_name}}, {{brand_name}}, {{offer.name}}, "
+        "{{offer.code}}, {{offer.terms}}, {{offer.expires}}, {{offer.url}}, {{unsubscribe_url}}, {{postal_address}}"
+    ]
+    assert slot_problems("{{unsubscribe_url}} {{price}} {{price}}", Channel.SMS) == [
+        "{{unsubscribe_url}} is not a slot of sms; they are {{first_name}}, {{brand_name}}, {{offer.name}}, "
+        "{{offer.code}}, {{offer.expires}}, {{offer.url}}, {{sms_opt_out}}",
+        "{{price}} is not a slot of sms; they are {{first_name}}, {{brand_name}}, {{offer.name}}, "
+        "{{offer.code}}, {{offer.expires}}, {{offer.url}}, {{sms_opt_out}}",
+    ]
+
+
+def test_an_sms_needs_its_text_brand_and_opt_out_and_nothing_else() -> None:
+    assert copy_problems(DraftOutput(sms_text="{{brand_name}}: hello. {{sms_opt_out}}"), Channel.SMS) == []
+    assert copy_problems(DraftOutput(), Channel.SMS) == [
+        "sms_text: must not be empty for sms",
+        "sms_text: must contain {{brand_name}}",
+        "sms_text: must contain {{sms_opt_out}}",
+    ]
+
+
+def test_a_draft_cannot_be_built_with_copy_that_breaks_the_rules() -> None:
+    fields = _email(subject="RE: hi").model_dump()
+
+    with pytest.raises(ValidationError, match="subject: must not start with RE: or FW:"):
+        Draft(**fields, variant="v1", angle="value", channel=Channel.EMAIL, attempts=1, usage=UsageSummary())
+
+
+def test_the_output_schema_holds_only_the_channels_fields_and_enumerates_what_was_given() -> None:
+    schema = output_schema(Channel.SMS, offer_codes=[], creative_ids=["c1", "c2"])
+
+    assert schema == {
+        "type": "object",
+        "properties": {
+            "sms_text": {"description": "The text message.", "maxLength": 306, "type": "string"},
+            "creative_ids": {
+                "description": "Creative drawn on.",
+                "items": {"type": "string", "enum": ["c1", "c2"]},
+                "maxItems": 2,
+                "type": "array",
+            },
+            "offer_codes": {
+                "description": "Offers the copy makes.",
+                "items": {"type": "string"},
+                "maxItems": 0,
+                "type": "array",
+            },
+        },
+        "required": ["sms_text", "creative_ids", "offer_codes"],
+        "additionalProperties": False,
+    }
+
+
+def test_a_segment_of_aggregates_is_accepted() -> None:
+    segment = SegmentProfile(
+        name="Jazz buyers",
+        size=10,
+        avg_orders=3.2,
+        avg_order_value=Decimal("31.50"),
+        currency="USD",
+        top_categories=("Jazz", "Blues"),
+    )
+
+    assert segment.top_categories == ("Jazz", "Blues")
