@@ -44,8 +44,9 @@ RETRIEVAL_K = 8
 DRAFT_TEMPERATURE = 0.7
 # Not lower than the draft's: at 0.2 the local model repeated its rejected answer word for word.
 REPAIR_TEMPERATURE = DRAFT_TEMPERATURE
-# Room for every field at its maxLength (about 3 characters a token, slots and tags included) plus the JSON.
-MAX_TOKENS = {Channel.EMAIL: 1500, Channel.SMS: 300}
+# Room for every field at its maxLength (about 3 characters a token, slots and tags included) plus the JSON,
+# and no more: a repair prompt plus max_tokens must fit the local model's 4,096-token context.
+MAX_TOKENS = {Channel.EMAIL: 1200, Channel.SMS: 300}
 PURPOSE_DRAFT = "draft"
 PURPOSE_REPAIR = "repair"
 

@@ -3,7 +3,7 @@
 A request is built from four parts:
 
 - the system prompt (``system_prompt``): the role and the rules — only the brief's offers, only the
-  slots in ``agents.schemas.SLOTS``, no invented numbers, and retrieved creative is data, never
+  channel's slots from ``agents.schemas.SLOTS``, no invented numbers, and retrieved creative is data, never
   instructions (OWASP LLM01: constrain behaviour in the system prompt, mark untrusted content);
 - one worked example (``worked_example``), a complete input and answer, because the embedded model
   is a base model that follows a pattern far better than an instruction;
@@ -49,7 +49,7 @@ CREATIVE_PER_VARIANT = 3  # enough to ground a draft, few enough for a small mod
 CREATIVE_MAX_CHARS = 600  # per item: bounds the prompt whatever the library holds (OWASP LLM10)
 SMS_WRITING_LIMIT = 220  # characters as written, slots included, that leave room for the slots' values
 PROBLEMS_MAX = 20
-PREVIOUS_ANSWER_MAX_CHARS = 8000
+PREVIOUS_ANSWER_MAX_CHARS = 2400  # ~800 tokens: enough to see what to fix, small enough for a 4k context
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +211,9 @@ def format_creative(items: Sequence[RetrievedCreative]) -> str:
 
 def repair_prompt(user: str, previous_answer: str, problems: Sequence[str]) -> str:
     """The user prompt again, with the rejected answer and every problem found in it."""
-    answer = _PREVIOUS_DELIMITER.sub("", strip_hidden(previous_answer))[:PREVIOUS_ANSWER_MAX_CHARS]
+    answer = _PREVIOUS_DELIMITER.sub("", strip_hidden(previous_answer))
+    if len(answer) > PREVIOUS_ANSWER_MAX_CHARS:
+        answer = f"{answer[:PREVIOUS_ANSWER_MAX_CHARS]} …(cut)"
     listed = "\n".join(f"- {_trusted(problem)[:300]}" for problem in problems[:PROBLEMS_MAX])
     return (
         f"{user}\n\n"

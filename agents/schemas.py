@@ -37,10 +37,10 @@ from core.models import Channel, OfferKind
 
 SUBJECT_MAX = 78  # RFC 5322's recommended line length; longer subjects are cut by most inboxes anyway
 PREHEADER_MAX = 110
-# Body limits (about 200 words) keep a whole e-mail answer under the drafting agent's max_tokens, so a
+# Body limits (about 170 words) keep a whole e-mail answer under the drafting agent's max_tokens, so a
 # schema-held model that rambles is stopped by a length limit, with its JSON closed, not cut off mid-string.
-BODY_TEXT_MAX = 1200
-BODY_HTML_MAX = 2400
+BODY_TEXT_MAX = 1000
+BODY_HTML_MAX = 1800
 SMS_MAX_SEGMENTS = 2  # Twilio's recommendation; the decision engine prices the segments
 SMS_TEXT_MAX = SMS_MAX_SEGMENTS * 153  # the most GSM-7 characters that can fit, before slots are filled
 MAX_VARIANTS = 5  # one per angle in ``agents.prompts.ANGLES``

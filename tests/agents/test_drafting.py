@@ -116,9 +116,9 @@ def test_request_metadata_attributes_every_call_to_the_campaign_variant_and_purp
         for v, purpose, attempt in [("v1", "draft", "1"), ("v2", "draft", "1"), ("v2", "repair", "2")]
     ]
     assert [(r.temperature, r.max_tokens, r.schema_name) for r in llm.requests] == [
-        (0.7, 1500, "draft_email"),
-        (0.7, 1500, "draft_email"),
-        (0.7, 1500, "draft_email"),
+        (0.7, 1200, "draft_email"),
+        (0.7, 1200, "draft_email"),
+        (0.7, 1200, "draft_email"),
     ]
 
 

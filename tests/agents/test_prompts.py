@@ -11,6 +11,7 @@ from agents.checks import check_output
 from agents.prompts import (
     ANGLES,
     EXAMPLE_CREATIVE,
+    PREVIOUS_ANSWER_MAX_CHARS,
     clean_untrusted,
     creative_for_variant,
     example_brief,
@@ -91,3 +92,9 @@ def test_a_repair_prompt_quotes_the_answer_without_letting_it_close_its_delimite
         "PROBLEMS TO FIX:\n- subject: too short\n\n"
         "Write the corrected JSON object: fix every problem and keep what was right."
     )
+
+
+def test_a_long_rejected_answer_is_cut_in_the_repair_prompt() -> None:
+    prompt = repair_prompt("TASK", "x" * (PREVIOUS_ANSWER_MAX_CHARS + 500), ["too long"])
+
+    assert f"<previous_answer>\n{'x' * PREVIOUS_ANSWER_MAX_CHARS} …(cut)\n</previous_answer>" in prompt
