@@ -137,20 +137,6 @@ def verify_artifact(model_version: ModelVersion) -> artifacts.Manifest:
     return manifest
 
 
-def describe(model_version: ModelVersion) -> dict[str, Any]:
-    """A plain summary for listings and JSON output."""
-    return {
-        "kind": model_version.kind.value,
-        "version": model_version.version,
-        "stage": model_version.stage.value,
-        "created_at": model_version.created_at.isoformat(),
-        "metrics": model_version.metrics,
-        "training_window": model_version.training_window,
-        "config_hash": model_version.config_hash[:12],
-        "code_version": model_version.code_version,
-    }
-
-
 def _in_production(session: Session, kind: ModelKind) -> ModelVersion | None:
     return session.scalar(
         select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.stage == ModelStage.PRODUCTION)

@@ -175,9 +175,8 @@ def _clv_summary(model: ClvModel, as_of: datetime) -> tuple[dict[str, Any], dict
 
 
 def clv_orders(session: Session, as_of: datetime, customer_ids: list[int] | None = None) -> pd.DataFrame:
-    """Orders before ``as_of`` in the shape the CLV model reads (float amounts)."""
-    orders = repository.orders_before(session, as_of, customer_ids)
-    return orders.assign(amount=orders["amount"].astype(float))[["customer_id", "ordered_at", "amount"]]
+    """Orders before ``as_of`` in the shape the CLV model reads (the repository already reads amounts as floats)."""
+    return repository.orders_before(session, as_of, customer_ids)[["customer_id", "ordered_at", "amount"]]
 
 
 def _last_full_day(as_of: datetime) -> datetime:

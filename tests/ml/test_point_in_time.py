@@ -12,22 +12,15 @@ import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from audience.samples import SAMPLES_DIR, Sample, load_sample
+from audience.samples import Sample, load_sample
 from core.db import Database
 from core.errors import ValidationFailed
 from core.models import Cart, Customer, Event, EventType, Order, Subscription
 from ml.snapshots import ChurnKind, Family, churn_snapshot, feature_snapshot
+from tests.support.samples import slice_of
 
 CDNOW_AS_OF = datetime(1997, 10, 1, tzinfo=UTC)
 TELCO_AS_OF = datetime(2026, 9, 1, tzinfo=UTC)
-
-
-def slice_of(sample: Sample, lines: int, tmp_path: Path) -> Path:
-    """The header and the first ``lines`` records of a real sample file, byte for byte."""
-    rows = (SAMPLES_DIR / sample.file_name).read_bytes().splitlines(keepends=True)
-    path = tmp_path / sample.file_name
-    path.write_bytes(b"".join(rows[: lines + 1]))
-    return path
 
 
 @pytest.fixture
