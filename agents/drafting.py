@@ -36,7 +36,7 @@ from agents.prompts import (
     worked_example,
 )
 from agents.schemas import Brief, Draft, DraftOutput, DraftSet, UsageSummary, output_schema
-from agents.sms import normalize_typography
+from core.sms import normalize_typography
 from core.errors import BadRequest, ValidationFailed, field_errors
 from core.models import Channel
 

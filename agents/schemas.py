@@ -32,7 +32,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, computed_field, model_validator
 
 from agents.ports import LlmResult
-from agents.sms import GSM7_BASIC, GSM7_EXTENSION, sms_size
+from core.sms import GSM7_BASIC, GSM7_EXTENSION, sms_size
 from core.models import Channel, OfferKind
 
 SUBJECT_MAX = 78  # RFC 5322's recommended line length; longer subjects are cut by most inboxes anyway

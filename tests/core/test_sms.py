@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.sms import SmsSize, normalize_typography, sms_size
+from core.sms import SmsSize, normalize_typography, sms_size
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """SMS length as carriers bill it: GSM-7 or UCS-2 encoding and the number of segments.
 
-The drafting agent needs this to keep drafts within the segment budget before anyone pays for them;
+The drafting agent, the guardrails and the SMS sender all measure with it, before anyone pays;
 the rules are those of the compliance reference (§2.1): 160/153 GSM-7 septets per single/multi-part
 segment, extension characters count twice, one character outside GSM-7 switches the whole message to
 UCS-2 at 70/67 UTF-16 code units.
