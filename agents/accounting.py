@@ -14,6 +14,13 @@ that parse as JSON are stored, so a truncated or malformed answer is never repla
 
 Unknown models are priced at $0 with a warning (the price table is configuration, not code); the
 local model is free per token. Amounts are rounded to the ledger's precision, a millionth of a dollar.
+
+Spend is checked before a call and settled after it. Given a ``spend_check`` (the guardrails' budget hook,
+passed in by whoever wires the two, since agents may not import guardrails), ``MeteredLlm`` calls it on a
+cache miss, before the model is asked, with the campaign and the request's estimated tokens and dollars
+(``estimate_usage``: prompt ≈ characters / 4, completion = ``max_tokens``); the hook raises to refuse, and then
+nothing is asked and nothing is recorded. A cache hit costs nothing and is never checked. What the call
+really used is what the ledger row records afterwards.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +48,10 @@ logger = logging.getLogger(__name__)
 MICRODOLLAR = Decimal("0.000001")  # the ledger's cost column is NUMERIC(14, 6)
 PER_MILLION = Decimal(1_000_000)
 DEFAULT_PURPOSE = "unspecified"
+CHARS_PER_TOKEN = 4  # a rough average for English prose and JSON, good enough to bound a budget check
+
+# Called on a cache miss with (campaign key, estimated tokens, estimated US dollars); raises to refuse the call.
+SpendCheck = Callable[[str | None, int, Decimal], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +96,8 @@ class MeteredLlm:
         Charged for calls whose ``request.metadata`` names no ``campaign_key``.
     timer : callable, optional
         Seconds as a float, for latency; tests pin it.
+    spend_check : SpendCheck, optional
+        Asked before every cache miss reaches the model; raising (``core.errors.BudgetExceeded``) refuses it.
     """
 
     def __init__(
@@ -94,6 +108,7 @@ class MeteredLlm:
         *,
         campaign_key: str | None = None,
         timer: Callable[[], float] = time.perf_counter,
+        spend_check: SpendCheck | None = None,
     ) -> None:
         self.inner = inner
         self.provider = inner.provider
@@ -102,6 +117,7 @@ class MeteredLlm:
         self._settings = settings
         self._campaign_key = campaign_key
         self._timer = timer
+        self._spend_check = spend_check
 
     def __repr__(self) -> str:
         return f"MeteredLlm(provider={self.provider!r}, model={self.model!r}, campaign_key={self._campaign_key!r})"
@@ -123,6 +139,8 @@ class MeteredLlm:
         ------
         core.errors.ServiceUnavailable, core.errors.BadRequest
             Whatever the inner model raises; nothing is recorded for a failed call.
+        core.errors.BudgetExceeded
+            From ``spend_check``, on a miss: the model is not asked and nothing is recorded.
         """
         key = cache_key(self.provider, self.model, request)
         started = self._timer()
@@ -130,10 +148,21 @@ class MeteredLlm:
         if entry is not None:
             result = LlmResult(text=str(entry.response["text"]), usage=LlmUsage(entry.model, 0, 0), cached=True)
         else:
+            self._check_spend(request)
             result = self.inner.complete(request)
             self._store(key, result)
         self._record(request, key, result, latency_ms=round((self._timer() - started) * 1000))
         return result
+
+    def _check_spend(self, request: LlmRequest) -> None:
+        if self._spend_check is None:
+            return
+        estimate = estimate_usage(request, self.model)
+        tokens = estimate.prompt_tokens + estimate.completion_tokens
+        self._spend_check(self._campaign_of(request), tokens, self.estimated_cost(estimate))
+
+    def _campaign_of(self, request: LlmRequest) -> str | None:
+        return request.metadata.get("campaign_key", self._campaign_key)
 
     def _store(self, key: str, result: LlmResult) -> None:
         if not _is_json(result.text):
@@ -152,7 +181,7 @@ class MeteredLlm:
         usage = result.usage
         self._session.add(
             LlmCall(
-                campaign_key=request.metadata.get("campaign_key", self._campaign_key),
+                campaign_key=self._campaign_of(request),
                 variant=request.metadata.get("variant"),
                 purpose=request.metadata.get("purpose", DEFAULT_PURPOSE),
                 provider=self.provider,
@@ -172,6 +201,34 @@ class MeteredLlm:
         if self.provider == LlmProvider.LOCAL.value or usage.prompt_tokens == usage.completion_tokens == 0:
             return Decimal("0")
         return token_cost(usage, self._settings)
+
+    def estimated_cost(self, usage: LlmUsage) -> Decimal:
+        """Like ``cost``, but an unpriced model is $0 without a warning: the call that follows warns once."""
+        if usage.model not in self._settings.token_prices:
+            return Decimal("0")
+        return self.cost(usage)
+
+
+def estimate_usage(request: LlmRequest, model: str) -> LlmUsage:
+    """What ``request`` may use at most, roughly, before it is sent: the bound a budget is checked against.
+
+    Parameters
+    ----------
+    request : LlmRequest
+        Its system text, examples, user text and JSON schema make the prompt; ``max_tokens`` bounds the answer.
+    model : str
+        The model it is priced as (the primary; a fallback is expected to be cheaper).
+
+    Returns
+    -------
+    LlmUsage
+        Prompt tokens ≈ characters / ``CHARS_PER_TOKEN`` (rounded up; no tokenizer, which would need its
+        encoding files offline), completion tokens = ``max_tokens``.
+    """
+    texts = [request.system, request.user, json.dumps(request.json_schema, ensure_ascii=False)]
+    texts += [part for example in request.examples for part in example]
+    characters = sum(len(text) for text in texts)
+    return LlmUsage(model, math.ceil(characters / CHARS_PER_TOKEN), request.max_tokens)
 
 
 def token_cost(usage: LlmUsage, settings: Settings) -> Decimal:
@@ -211,6 +268,7 @@ def cache_key(provider: str, model: str, request: LlmRequest) -> str:
         "system": request.system,
         "examples": [list(example) for example in request.examples],
         "user": request.user,
+        "prose_slots": request.prose_slots,
     }
     canonical = json.dumps(shaping, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -21,30 +21,15 @@ import html
 import re
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from enum import StrEnum
 
 from agents.schemas import Brief, DraftOutput, OfferData, copy_problems
+from core.claims import Claim, claims_in, spoken
 from core.models import OfferKind
 
 DraftCheck = Callable[[DraftOutput, Brief], list[str]]
 """A further check: the problems it finds with one variant's answer, as messages for the model (empty: none)."""
 
-_NUMBER = r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?)"  # 1,000.50 | 20 | 9.99 | 9,99
 _WORDS = re.compile(r"\{\{[^{}]*\}\}|\w+")
-_MONTH_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
-
-
-class Claim(StrEnum):
-    PERCENT = "percent"
-    MONEY = "money"
-    MONTHS = "months"
-
-
-_PATTERNS: dict[Claim, re.Pattern[str]] = {
-    Claim.PERCENT: re.compile(rf"{_NUMBER}\s*(?:%|percent\b|per\s+cent\b)", re.IGNORECASE),
-    Claim.MONEY: re.compile(rf"[$€£]\s*{_NUMBER}|{_NUMBER}\s*(?:usd|eur|gbp|dollars?|euros?|pounds?)\b", re.IGNORECASE),
-    Claim.MONTHS: re.compile(rf"\b(\d+|{'|'.join(_MONTH_WORDS)})[\s-]+(?:free[\s-]+)?months?\b", re.IGNORECASE),
-}
 _BACKED_BY_VALUE = {
     OfferKind.PERCENT_OFF: Claim.PERCENT,
     OfferKind.AMOUNT_OFF: Claim.MONEY,
@@ -123,17 +108,7 @@ def invented_numbers(output: DraftOutput, brief: Brief) -> list[str]:
         if chosen
         else "offer_codes names none of the brief's offers; such numbers come only from an offer"
     )
-    return [f"the copy mentions {_spoken(kind, number)} but {reason}" for kind, number in sorted(mentioned - backed)]
-
-
-def claims_in(text: str) -> set[tuple[Claim, Decimal]]:
-    """The percentages, money amounts and month counts ``text`` states, as (kind, number)."""
-    found: set[tuple[Claim, Decimal]] = set()
-    for kind, pattern in _PATTERNS.items():
-        for match in pattern.finditer(text):
-            token = next(group for group in match.groups() if group is not None)
-            found.add((kind, _number(token)))
-    return found
+    return [f"the copy mentions {spoken(kind, number)} but {reason}" for kind, number in sorted(mentioned - backed)]
 
 
 def duplicate_problems(output: DraftOutput, earlier: Sequence[tuple[str, DraftOutput]]) -> list[str]:
@@ -156,20 +131,6 @@ def _offer_claims(offer: OfferData) -> set[tuple[Claim, Decimal]]:
     if kind := _BACKED_BY_VALUE.get(offer.kind):
         backed.add((kind, offer.value))
     return backed
-
-
-def _number(token: str) -> Decimal:
-    lowered = token.lower()
-    if lowered in _MONTH_WORDS:
-        return Decimal(_MONTH_WORDS.index(lowered) + 1)
-    if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", token):
-        return Decimal(token.replace(",", ""))  # 1,000.50: thousands separators
-    return Decimal(token.replace(",", "."))  # 9,99: a decimal comma
-
-
-def _spoken(kind: Claim, number: Decimal) -> str:
-    value = f"{number.normalize():f}"
-    return {Claim.PERCENT: f"{value}%", Claim.MONEY: f"the amount {value}", Claim.MONTHS: f"{value} months"}[kind]
 
 
 def _normal(text: str) -> str:

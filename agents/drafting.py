@@ -1,9 +1,11 @@
 """The drafting agent: a brief in, N checked variants out, through any ``StructuredLlm``.
 
 One retrieval per brief, then one LLM call per variant — never per recipient: personalisation is
-slots, filled at send time. Each answer is parsed and checked (``agents.checks``); a rejected answer
-is sent back with its problems (the repair prompt) until it passes or ``max_attempts`` is spent,
-and then the whole brief fails with ``ValidationFailed`` naming the variant and what is still wrong.
+slots, filled at send time. Each answer is parsed, finished by the brand's layout (``agents.layout``:
+the e-mail footer and HTML, the SMS frame) and checked (``agents.checks``); a rejected answer
+is sent back with its problems (the repair prompt) until it passes or ``max_attempts`` is spent.
+A variant that still fails is recorded with its problems (``DraftSet.failed``) and the others are
+kept; only when every variant fails does the brief fail, with ``ValidationFailed`` naming each.
 
 The agent trusts no provider to enforce the schema: OpenAI's structured outputs, an
 OpenAI-compatible server and the local model's grammar all go through the same parse and checks.
@@ -21,6 +23,7 @@ from dataclasses import dataclass, replace
 from pydantic import ValidationError
 
 from agents.checks import DraftCheck, check_output
+from agents.layout import finish
 from agents.ports import CreativeRetriever, LlmRequest, LlmResult, RetrievedCreative, StructuredLlm
 from agents.prompts import (
     ANGLES,
@@ -29,24 +32,34 @@ from agents.prompts import (
     Angle,
     creative_for_variant,
     creative_label,
+    prose_slots,
     repair_prompt,
     retrieval_query,
     system_prompt,
     user_prompt,
     worked_example,
 )
-from agents.schemas import Brief, Draft, DraftOutput, DraftSet, UsageSummary, output_schema
-from core.sms import normalize_typography
+from agents.schemas import (
+    Brief,
+    Draft,
+    DraftOutput,
+    DraftSet,
+    FailedVariant,
+    UsageSummary,
+    output_schema,
+    writer_problems,
+)
 from core.errors import BadRequest, ValidationFailed, field_errors
 from core.models import Channel
+from core.sms import normalize_typography
 
 RETRIEVAL_K = 8
 DRAFT_TEMPERATURE = 0.7
-# Not lower than the draft's: at 0.2 the local model repeated its rejected answer word for word.
-REPAIR_TEMPERATURE = DRAFT_TEMPERATURE
-# Room for every field at its maxLength (about 3 characters a token, slots and tags included) plus the JSON,
-# and no more: a repair prompt plus max_tokens must fit the local model's 4,096-token context.
-MAX_TOKENS = {Channel.EMAIL: 1200, Channel.SMS: 300}
+# Each repair samples hotter: at 0.2 the local model repeated its rejected answer word for word, and at the
+# draft's 0.7 it kept the worked example's subject through every attempt.
+REPAIR_TEMPERATURE_STEP = 0.2
+# Room for every field the writer writes at its maxLength (about 3 characters a token) plus the JSON, and no more.
+MAX_TOKENS = {Channel.EMAIL: 700, Channel.SMS: 200}
 PURPOSE_DRAFT = "draft"
 PURPOSE_REPAIR = "repair"
 
@@ -93,12 +106,13 @@ def draft_campaign(
     Returns
     -------
     DraftSet
-        The drafts in variant order (``v1`` …), with attempts and token usage per variant.
+        The drafts in variant order (``v1`` …), with attempts and token usage per variant, and the
+        variants that still failed after ``max_attempts`` calls, with their problems.
 
     Raises
     ------
     ValidationFailed
-        A variant still fails its checks after ``max_attempts`` calls; ``details`` lists the problems.
+        Every variant still fails its checks after ``max_attempts`` calls; ``details`` lists the problems.
     BadRequest
         ``max_attempts`` is below 1.
     """
@@ -107,16 +121,24 @@ def draft_campaign(
     query = retrieval_query(brief)
     retrieved = _distinct(retriever.retrieve(query, channel=brief.channel, k=RETRIEVAL_K))
     drafts: list[Draft] = []
+    failed: list[FailedVariant] = []
     for index in range(brief.n_variants):
         # A variant must differ from those before it, and must not parrot the worked example (small models do).
         earlier = [
-            ("the worked example", EXAMPLE_OUTPUTS[brief.channel]),
+            ("the worked example", finish(EXAMPLE_OUTPUTS[brief.channel], brief.channel)),
             *((f"variant {d.variant}", d) for d in drafts),
         ]
-        drafts.append(_draft_variant(brief, _plan(brief, retrieved, index), llm, max_attempts, earlier, extra_checks))
+        outcome = _draft_variant(brief, _plan(brief, retrieved, index), llm, max_attempts, earlier, extra_checks)
+        if isinstance(outcome, Draft):
+            drafts.append(outcome)
+        else:
+            failed.append(outcome)
+    if not drafts:
+        raise _every_variant_failed(brief, failed)
     return DraftSet(
         brief=brief,
         drafts=tuple(drafts),
+        failed=tuple(failed),
         prompt_version=PROMPT_VERSION,
         retrieval_query=query,
         retrieved_ids=tuple(item.external_id for item in retrieved),
@@ -143,6 +165,7 @@ def _plan(brief: Brief, retrieved: Sequence[RetrievedCreative], index: int) -> _
         examples=(worked_example(brief.channel),),
         max_tokens=MAX_TOKENS[brief.channel],
         temperature=DRAFT_TEMPERATURE,
+        prose_slots=prose_slots(brief),
         metadata={
             "campaign_key": brief.campaign_key,
             "variant": variant,
@@ -161,32 +184,57 @@ def _draft_variant(
     max_attempts: int,
     earlier: Sequence[tuple[str, DraftOutput]],
     extra_checks: Sequence[DraftCheck],
-) -> Draft:
+) -> Draft | FailedVariant:
     results: list[LlmResult] = []
     request = variant.request
     for attempt in range(1, max_attempts + 1):
         result = llm.complete(request)
         results.append(result)
-        output, problems = read_answer(result.text)
+        output, problems = _judge(result.text, brief, variant, earlier, extra_checks)
         if output is not None:
-            problems = check_output(
-                output, brief, creative_labels=variant.labels, earlier=earlier, extra_checks=extra_checks
-            )
-            if not problems:
-                return _draft(output, brief, variant, attempts=attempt, usage=UsageSummary.of(results))
+            return _draft(output, brief, variant, attempts=attempt, usage=UsageSummary.of(results))
         request = _repair(variant.request, result.text, problems, attempt + 1)
-    raise ValidationFailed(
-        f"variant {variant.variant} ({variant.angle.name}) of campaign {brief.campaign_key!r} still fails its "
-        f"checks after {max_attempts} attempts: {'; '.join(problems)}",
-        details=[{"path": variant.variant, "message": problem} for problem in problems],
+    return FailedVariant(
+        variant=variant.variant,
+        angle=variant.angle.key,
+        attempts=max_attempts,
+        problems=tuple(problems),
+        usage=UsageSummary.of(results),
     )
+
+
+def _every_variant_failed(brief: Brief, failed: Sequence[FailedVariant]) -> ValidationFailed:
+    summary = " | ".join(f"{f.variant} ({f.angle}): {'; '.join(f.problems)}" for f in failed)
+    return ValidationFailed(
+        f"every variant of campaign {brief.campaign_key!r} still fails its checks after its attempts: {summary}",
+        details=[{"path": f.variant, "message": problem} for f in failed for problem in f.problems],
+    )
+
+
+def _judge(
+    text: str,
+    brief: Brief,
+    variant: _Variant,
+    earlier: Sequence[tuple[str, DraftOutput]],
+    extra_checks: Sequence[DraftCheck],
+) -> tuple[DraftOutput | None, list[str]]:
+    """The finished answer if it passes every check, else ``None`` and its problems."""
+    output, problems = read_answer(text)
+    if output is None:
+        return None, problems
+    if problems := writer_problems(output, brief.channel):
+        return None, problems
+    finished = finish(output, brief.channel)
+    problems = check_output(finished, brief, creative_labels=variant.labels, earlier=earlier, extra_checks=extra_checks)
+    return (None, problems) if problems else (finished, [])
 
 
 def _repair(first: LlmRequest, answer: str, problems: Sequence[str], attempt: int) -> LlmRequest:
     # Always built on the first request, so a repair carries only the latest answer and its problems.
     metadata = {**first.metadata, "purpose": PURPOSE_REPAIR, "attempt": str(attempt)}
     user = repair_prompt(first.user, answer, problems)
-    return replace(first, user=user, temperature=REPAIR_TEMPERATURE, metadata=metadata)
+    temperature = round(first.temperature + REPAIR_TEMPERATURE_STEP * (attempt - 1), 2)
+    return replace(first, user=user, temperature=temperature, metadata=metadata)
 
 
 def read_answer(text: str) -> tuple[DraftOutput | None, list[str]]:

@@ -65,7 +65,7 @@ BUNDLED_MODEL_FILE = "gemma-3-270m-q4_k_m.gguf"
 # Room for a drafting prompt plus the 900 tokens a draft may take. With Gemma's tokenizer the e-mail
 # instructions of agents.prompts are ~640 tokens and its worked example ~630, so a prompt with a brief
 # and its creative is ~1,700 (a repair prompt adds the previous answer): ~3,000 with the answer.
-LOCAL_CONTEXT_TOKENS = 4096
+LOCAL_CONTEXT_TOKENS = 8192
 LOCAL_THREADS = 2
 LOCAL_SEED = 42
 # A mild penalty on repeated tokens: without it the small model loops ("{{phone_number}}: " until max_tokens)
@@ -76,6 +76,9 @@ GRAMMAR_MAX_REPEAT = 1000
 _BOUNDS = frozenset({"maxLength", "minLength", "maxItems", "minItems"})
 # A JSON string character: no quote, backslash or control character, or an escape (llama.cpp's rule).
 _JSON_CHAR_RULE = r"""char ::= [^"\\\x7F\x00-\x1F] | [\\] (["\\/bfnrt] | "u" [0-9a-fA-F]{4})"""
+# Plain prose (see LlmRequest.prose_slots): letters, spaces and GSM-7 punctuation, an escaped quote or line
+# break, or a whole placeholder. No digit, so no invented price; no brace outside a placeholder; no link.
+_PROSE_CHAR_RULE = r"""char ::= [ !&'(),.:;?A-Za-z+-] | "\\\"" | "\\n" | placeholder"""
 # Servers that need no key still get one: the OpenAI client refuses to start without it.
 NO_KEY = "not-needed"
 
@@ -474,7 +477,7 @@ class LocalLlm:
         loaded = _load(str(self.model_path), self.context_tokens, self.threads)
         prompt = few_shot_prompt(request)
         # Keys keep their order: the grammar writes properties in the schema's order.
-        grammar = _grammar(json.dumps(request.json_schema))
+        grammar = _grammar(json.dumps(request.json_schema), request.prose_slots)
         with loaded.lock:
             completion = self._generate(loaded.llama, prompt, request, grammar)
         usage = completion["usage"]
@@ -594,24 +597,38 @@ def grammar_schema(schema: Any) -> Any:
     }
 
 
-def gbnf(schema: dict[str, Any]) -> str:
+def gbnf(schema: dict[str, Any], prose_slots: Sequence[str] | None = None) -> str:
     """The llama.cpp grammar (GBNF) for answers that satisfy ``schema`` and are valid JSON.
 
     llama-cpp-python's converter lets a string hold raw control characters (a bare line break), which
     JSON forbids; its ``char`` rule is replaced by llama.cpp's own, which excludes them, so line breaks
-    come out escaped as ``\\n``.
+    come out escaped as ``\\n``. With ``prose_slots``, free-text characters are plain prose or one of
+    those placeholders instead (enumerated values and keys are literals, so codes and ids keep their digits).
     """
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     rules = json_schema_to_gbnf(json.dumps(grammar_schema(schema))).splitlines()
-    return "\n".join(_JSON_CHAR_RULE if rule.startswith("char ::=") else rule for rule in rules)
+    char_rule = _JSON_CHAR_RULE if prose_slots is None else _PROSE_CHAR_RULE
+    rules = [char_rule if rule.startswith("char ::=") else rule for rule in rules]
+    if prose_slots is not None:
+        rules.append(_placeholder_rule(prose_slots))
+    return "\n".join(rules)
+
+
+def _placeholder_rule(slots: Sequence[str]) -> str:
+    # An empty alternative list is not GBNF: with no placeholders the rule matches a character never allowed.
+    alternatives = " | ".join(json.dumps(slot) for slot in slots) or "[\\x00]"
+    return f"placeholder ::= {alternatives}"
 
 
 @lru_cache(maxsize=32)
-def _grammar(schema_json: str) -> Any:
+def _grammar(schema_json: str, prose_slots: tuple[str, ...] | None) -> Any:
+    # LlamaGrammar only holds the text: llama.cpp parses it when sampling starts. The converter's own errors
+    # (an unsupported schema) are ours to report; tests/agents/test_llm_local.py parses every drafting grammar.
     from llama_cpp.llama_grammar import LlamaGrammar
 
     try:
-        return LlamaGrammar.from_string(gbnf(json.loads(schema_json)), verbose=False)
+        text = gbnf(json.loads(schema_json), prose_slots)
     except (ValueError, KeyError, RecursionError) as error:
         raise BadRequest(f"the local model cannot build a grammar from this JSON schema: {error}") from error
+    return LlamaGrammar.from_string(text, verbose=False)

@@ -51,6 +51,9 @@ class LlmRequest:
     max_tokens: int = 900
     temperature: float = 0.7
     metadata: dict[str, str] = field(default_factory=dict)  # campaign_key, variant, purpose — for accounting
+    # When set, free text is plain prose plus these placeholders ("{{first_name}}" …) wherever the provider
+    # constrains decoding (the local model's grammar): no digits, markup, braces or links can be written.
+    prose_slots: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -32,17 +32,29 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, computed_field, model_validator
 
 from agents.ports import LlmResult
-from core.sms import GSM7_BASIC, GSM7_EXTENSION, sms_size
 from core.models import Channel, OfferKind
+from core.sms import GSM7_BASIC, GSM7_EXTENSION, sms_size
 
 SUBJECT_MAX = 78  # RFC 5322's recommended line length; longer subjects are cut by most inboxes anyway
 PREHEADER_MAX = 110
-# Body limits (about 170 words) keep a whole e-mail answer under the drafting agent's max_tokens, so a
-# schema-held model that rambles is stopped by a length limit, with its JSON closed, not cut off mid-string.
-BODY_TEXT_MAX = 1000
-BODY_HTML_MAX = 1800
+# The writer's body limit (about 170 words) keeps a whole e-mail answer under the drafting agent's max_tokens, so
+# a schema-held model that rambles is stopped by a length limit, with its JSON closed, not cut off mid-string.
+BODY_TEXT_WRITER_MAX = 1000
+LAYOUT_ROOM = 200  # characters the layout adds to what the writer wrote (agents.layout: the footer, the SMS frame)
+BODY_TEXT_MAX = BODY_TEXT_WRITER_MAX + LAYOUT_ROOM
+# Rendered from the text, never written by hand: an escape ("&amp;") or a tag ("<br>") is at most 5 characters
+# for 1, and a link slot becomes an anchor of twice its length plus 15.
+BODY_HTML_MAX = 6 * BODY_TEXT_MAX
 SMS_MAX_SEGMENTS = 2  # Twilio's recommendation; the decision engine prices the segments
 SMS_TEXT_MAX = SMS_MAX_SEGMENTS * 153  # the most GSM-7 characters that can fit, before slots are filled
+# What the writer is held to, leaving room for what the layout adds.
+WRITER_MAX_LENGTH: Mapping[str, int] = MappingProxyType(
+    {"body_text": BODY_TEXT_WRITER_MAX, "sms_text": SMS_TEXT_MAX - len("{{brand_name}}:  {{sms_opt_out}}")}
+)
+# Below these a field says nothing: the local model, left free, wrote subjects such as "L.O.Y." and "LEAVE".
+WRITER_MIN_LENGTH: Mapping[str, int] = MappingProxyType(
+    {"subject": 15, "preheader": 20, "body_text": 150, "sms_text": 40}
+)
 MAX_VARIANTS = 5  # one per angle in ``agents.prompts.ANGLES``
 MAX_OFFERS = 5
 MAX_CITATIONS = 8
@@ -63,12 +75,15 @@ class Slot:
         Whether it holds a link (and so may be an ``href``).
     channels : frozenset of Channel
         The channels whose copy may place it.
+    layout : bool
+        Placed by the brand's layout (``agents.layout``), so the writer is not asked for it.
     """
 
     description: str
     reserve: int
     url: bool = False
     channels: frozenset[Channel] = frozenset(Channel)
+    layout: bool = False
 
 
 _EMAIL_ONLY = frozenset({Channel.EMAIL})
@@ -84,9 +99,11 @@ SLOTS: Mapping[str, Slot] = MappingProxyType(
         "offer.terms": Slot("the chosen offer's full terms", 300, channels=_EMAIL_ONLY),
         "offer.expires": Slot("the date the chosen offer ends (only if it has one)", 18),
         "offer.url": Slot("the link that redeems the chosen offer", 40, url=True),
-        "unsubscribe_url": Slot("the one-click unsubscribe link", 80, url=True, channels=_EMAIL_ONLY),
-        "postal_address": Slot("the sender's postal address", 100, channels=_EMAIL_ONLY),
-        "sms_opt_out": Slot("the opt-out wording, such as 'Reply STOP to opt out'", 24, channels=_SMS_ONLY),
+        "unsubscribe_url": Slot("the one-click unsubscribe link", 80, url=True, channels=_EMAIL_ONLY, layout=True),
+        "postal_address": Slot("the sender's postal address", 100, channels=_EMAIL_ONLY, layout=True),
+        "sms_opt_out": Slot(
+            "the opt-out wording, such as 'Reply STOP to opt out'", 24, channels=_SMS_ONLY, layout=True
+        ),
     }
 )
 
@@ -101,16 +118,16 @@ REQUIRED_SLOTS: Mapping[Channel, Mapping[str, tuple[str, ...]]] = MappingProxyTy
     }
 )
 
-# The fields the model writes for each channel; the rest stay empty.
+# The fields the writer writes for each channel; the rest stay empty (the layout renders ``body_html`` from the text).
 CHANNEL_FIELDS: Mapping[Channel, tuple[str, ...]] = MappingProxyType(
     {
-        Channel.EMAIL: ("subject", "preheader", "body_text", "body_html"),
+        Channel.EMAIL: ("body_text", "subject", "preheader"),  # the body first: subjects then sum it up
         Channel.SMS: ("sms_text",),
     }
 )
 COPY_FIELDS = ("subject", "preheader", "body_text", "body_html", "sms_text")
 FIELD_CHANNEL: Mapping[str, Channel] = MappingProxyType(
-    {name: channel for channel, names in CHANNEL_FIELDS.items() for name in names}
+    {"body_html": Channel.EMAIL, **{name: channel for channel, names in CHANNEL_FIELDS.items() for name in names}}
 )
 
 SLOT_PATTERN = re.compile(r"\{\{([^{}]*)\}\}")
@@ -359,13 +376,26 @@ class Draft(DraftOutput):
         return self
 
 
+class FailedVariant(BaseModel):
+    """A variant whose answers still failed their checks when its attempts ran out, and what it cost."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    variant: str
+    angle: str
+    attempts: int = Field(ge=1)
+    problems: tuple[str, ...]
+    usage: UsageSummary
+
+
 class DraftSet(BaseModel):
-    """Every variant drafted for one brief, with how many attempts and tokens they took in total."""
+    """Every variant drafted for one brief, passed and failed, with their attempts and tokens."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     brief: Brief
     drafts: tuple[Draft, ...]
+    failed: tuple[FailedVariant, ...] = ()
     prompt_version: str
     retrieval_query: str
     retrieved_ids: tuple[str, ...]
@@ -373,21 +403,25 @@ class DraftSet(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def attempts(self) -> int:
-        """LLM calls made for the drafts, first asks and repairs."""
-        return sum(draft.attempts for draft in self.drafts)
+        """LLM calls made for the brief, first asks and repairs, failed variants included."""
+        return sum(draft.attempts for draft in self.drafts) + sum(failed.attempts for failed in self.failed)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def usage(self) -> UsageSummary:
-        """Token usage summed over every variant."""
-        return sum((draft.usage for draft in self.drafts), UsageSummary())
+        """Token usage summed over every variant, failed ones included."""
+        usages = [*(draft.usage for draft in self.drafts), *(failed.usage for failed in self.failed)]
+        return sum(usages, UsageSummary())
 
     @model_validator(mode="after")
     def _drafts_match_the_brief(self) -> DraftSet:
         codes = {offer.code for offer in self.brief.offers}
-        if len(self.drafts) != self.brief.n_variants:
-            raise ValueError(f"the brief asks for {self.brief.n_variants} variants, not {len(self.drafts)}")
-        if len({draft.variant for draft in self.drafts}) != len(self.drafts):
+        variants = [*(draft.variant for draft in self.drafts), *(failed.variant for failed in self.failed)]
+        if len(variants) != self.brief.n_variants:
+            raise ValueError(f"the brief asks for {self.brief.n_variants} variants, not {len(variants)}")
+        if not self.drafts:
+            raise ValueError("a draft set holds at least one draft")
+        if len(set(variants)) != len(variants):
             raise ValueError("variant ids must be unique")
         if any(draft.channel != self.brief.channel for draft in self.drafts):
             raise ValueError(f"every draft must be for the brief's channel, {self.brief.channel}")
@@ -407,6 +441,10 @@ def output_schema(channel: Channel, *, offer_codes: Iterable[str], creative_ids:
     properties = DraftOutput.model_json_schema()["properties"]
     names = (*CHANNEL_FIELDS[channel], "creative_ids", "offer_codes")
     schema = {name: _bare(properties[name]) for name in names}
+    for name in schema.keys() & WRITER_MAX_LENGTH.keys():
+        schema[name]["maxLength"] = WRITER_MAX_LENGTH[name]
+    for name in schema.keys() & WRITER_MIN_LENGTH.keys():
+        schema[name]["minLength"] = WRITER_MIN_LENGTH[name]
     schema["creative_ids"] = _enumerated(schema["creative_ids"], creative_ids)
     schema["offer_codes"] = _enumerated(schema["offer_codes"], offer_codes)
     return {"type": "object", "properties": schema, "required": list(names), "additionalProperties": False}
@@ -449,6 +487,19 @@ def _missing_fields(fields: Mapping[str, str], channel: Channel) -> list[str]:
     return [f"{name}: must not be empty for {channel}" for name in CHANNEL_FIELDS[channel] if not fields[name].strip()]
 
 
+def writer_problems(output: DraftOutput, channel: Channel) -> list[str]:
+    """The writer's own length limits, on the answer as written (before the layout adds to it)."""
+    problems = []
+    for name in CHANNEL_FIELDS[channel]:
+        length = len(getattr(output, name).strip())
+        low, high = WRITER_MIN_LENGTH.get(name, 1), WRITER_MAX_LENGTH.get(name)
+        if length < low:
+            problems.append(f"{name}: must be at least {low} characters, not {length}")
+        if high is not None and length > high:
+            problems.append(f"{name}: must be at most {high} characters, not {length}")
+    return problems
+
+
 def _subject_problems(subject: str) -> list[str]:
     if _FAKE_REPLY.match(subject):
         return ["subject: must not start with RE: or FW: (it is not a reply or a forward)"]
@@ -470,6 +521,18 @@ def _text_problems(name: str, text: str) -> list[str]:
 def slots_for(channel: Channel) -> tuple[str, ...]:
     """The names of the slots ``channel``'s copy may place, in ``SLOTS`` order."""
     return tuple(name for name, slot in SLOTS.items() if channel in slot.channels)
+
+
+def writer_slots(channel: Channel, offers: Sequence[OfferData]) -> tuple[str, ...]:
+    """The slots a writer may place for ``channel`` and these offers: the layout's own are left out, so
+    are ``offer.*`` with no offer, and ``offer.expires`` when no offer ends."""
+    return tuple(
+        name
+        for name in slots_for(channel)
+        if not SLOTS[name].layout
+        and (offers or not name.startswith("offer."))
+        and (name != "offer.expires" or any(offer.valid_until is not None for offer in offers))
+    )
 
 
 def slot_problems(text: str, channel: Channel) -> list[str]:

@@ -21,11 +21,16 @@ import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.models import Channel, ConsentStatus
+from core.models import Channel, ConsentBasis, ConsentStatus
 
 RESERVED_EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
 CONSENT_SOURCE = "sample_generated"
 CONSENT_PROOF = "Generated for sample data by Nudge's sample loader; not a consent anyone gave."
+# Versions of the (imaginary) consent wording a generated grant records: a TCPA prior-express-written-consent
+# checkbox for SMS, an opt-in checkbox for e-mail, and in the UK the notice that offered the soft opt-in's opt-out.
+SMS_DISCLOSURE_VERSION = "sample-sms-pewc-v1"
+EMAIL_DISCLOSURE_VERSION = "sample-email-opt-in-v1"
+SOFT_OPT_IN_DISCLOSURE_VERSION = "sample-email-soft-opt-in-notice-v1"
 
 PHONE_SHARE = 0.75  # customers with a mobile number
 EMAIL_CONSENT_SHARE = 0.85  # customers who granted e-mail consent
@@ -102,6 +107,25 @@ class GeneratedConsent:
     channel: Channel
     status: ConsentStatus
     recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentTerms:
+    """The legal basis a generated consent stands on and the version of the wording the customer saw."""
+
+    basis: ConsentBasis
+    disclosure_version: str
+
+
+def consent_terms(channel: Channel, country: str) -> ConsentTerms:
+    """What a generated grant on ``channel`` records for a customer in ``country``: every SMS grant is prior
+    express written consent (so it unlocks marketing texts under the TCPA too); e-mail is an opt-in, except in
+    the UK, where an address given at checkout is mailed under the soft opt-in (PECR reg. 22(3))."""
+    if channel is Channel.SMS:
+        return ConsentTerms(ConsentBasis.EXPRESS_WRITTEN, SMS_DISCLOSURE_VERSION)
+    if country == "GB":
+        return ConsentTerms(ConsentBasis.SOFT_OPT_IN, SOFT_OPT_IN_DISCLOSURE_VERSION)
+    return ConsentTerms(ConsentBasis.EXPRESS, EMAIL_DISCLOSURE_VERSION)
 
 
 def generate_contact(external_id: str) -> GeneratedContact:

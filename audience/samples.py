@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 from audience.generated_contacts import (
     CONSENT_PROOF,
     CONSENT_SOURCE,
+    GeneratedConsent,
     GeneratedContact,
+    consent_terms,
     draw,
     generate_consents,
     generate_contact,
@@ -32,7 +34,7 @@ from audience.repository import upsert_customers
 from core.bulk import insert_rows
 from core.clock import utcnow
 from core.errors import BadRequest, Conflict
-from core.models import Consent, Customer, Order, Subscription
+from core.models import Consent, ConsentPurpose, ConsentStatus, Customer, Order, Subscription
 from core.money import to_amount
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
@@ -306,16 +308,27 @@ def _insert_consents(
     session: Session, customers: list[tuple[str, GeneratedContact, datetime, datetime]], ids: dict[str, int]
 ) -> int:
     rows = [
-        {
-            "customer_id": ids[external_id],
-            "channel": consent.channel,
-            "status": consent.status,
-            "source": CONSENT_SOURCE,
-            "recorded_at": consent.recorded_at,
-            "proof": CONSENT_PROOF,
-        }
+        _consent_row(ids[external_id], contact, consent)
         for external_id, contact, since, until in customers
         for consent in generate_consents(external_id, has_phone=contact.phone is not None, since=since, until=until)
     ]
     insert_rows(session, Consent, rows)
     return len(rows)
+
+
+def _consent_row(customer_id: int, contact: GeneratedContact, consent: GeneratedConsent) -> dict[str, Any]:
+    """A marketing consent with its basis; a withdrawal names the basis it ends and shows no wording."""
+    terms = consent_terms(consent.channel, contact.country)
+    granted = consent.status is ConsentStatus.GRANTED
+    return {
+        "customer_id": customer_id,
+        "channel": consent.channel,
+        "status": consent.status,
+        "purpose": ConsentPurpose.MARKETING,
+        "basis": terms.basis,
+        "source": CONSENT_SOURCE,
+        "recorded_at": consent.recorded_at,
+        "expires_at": None,
+        "disclosure_version": terms.disclosure_version if granted else None,
+        "proof": CONSENT_PROOF,
+    }

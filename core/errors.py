@@ -35,6 +35,17 @@ class Unauthorized(NudgeError):
     code = "unauthorized"
 
 
+class BudgetExceeded(NudgeError):
+    """A spend budget or a hard limit on LLM calls would be exceeded; ``details`` names the budget and amounts.
+
+    402, not 429: a 429 tells a client (and our retry policy) to try again shortly, but a spent budget does
+    not come back by waiting (a campaign's never does); a person must raise the budget or the limit.
+    """
+
+    status_code = 402
+    code = "budget_exceeded"
+
+
 class Forbidden(NudgeError):
     status_code = 403
     code = "forbidden"

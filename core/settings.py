@@ -6,11 +6,13 @@ Production sets ``NUDGE_DATABASE_URL`` to PostgreSQL and so on; the code paths a
 
 from __future__ import annotations
 
+from datetime import time
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.db import Database
@@ -35,6 +37,10 @@ class EmbeddingsProvider(StrEnum):
 class VectorStoreKind(StrEnum):
     LOCAL = "local"
     PINECONE = "pinecone"
+
+
+# The sample brand's rules: the embedded default, and what `make demo` checks drafts against.
+SAMPLE_BRAND_RULES = Path(__file__).resolve().parent.parent / "data" / "samples" / "brand" / "rules.json"
 
 
 class TokenPrice(BaseModel):
@@ -90,6 +96,17 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(default=2, ge=0, description="Retries on transient errors (network, 429, 5xx).")
     local_model_path: Path | None = Field(default=None, description="GGUF file; empty: the bundled Gemma 3 270M.")
     token_prices: dict[str, TokenPrice] = Field(default_factory=lambda: dict(DEFAULT_TOKEN_PRICES))
+    llm_budget_usd_per_day: Decimal | None = Field(
+        default=Decimal("10"), ge=0, description="Default LLM spend limit per UTC day; empty: no limit."
+    )
+    llm_budget_usd_per_month: Decimal | None = Field(
+        default=Decimal("100"), ge=0, description="Default LLM spend limit per UTC month; empty: no limit."
+    )
+    llm_budget_tokens_per_day: int | None = Field(default=None, ge=0, description="Default tokens per UTC day.")
+    llm_budget_tokens_per_month: int | None = Field(default=None, ge=0, description="Default tokens per UTC month.")
+    llm_max_calls_per_campaign: int = Field(
+        default=200, gt=0, description="Hard limit: LLM calls (cache misses) one campaign may make."
+    )
 
     embeddings: EmbeddingsProvider = EmbeddingsProvider.LOCAL
     embedding_model: str = Field(default="text-embedding-3-small", description="OpenAI embedding model.")
@@ -98,6 +115,40 @@ class Settings(BaseSettings):
     pinecone_index: str = "nudge-creative"
     pinecone_host: str = Field(default="", description="The index host; empty: looked up by name.")
     pinecone_namespace: str = Field(default="default", description="One namespace per brand or tenant.")
+
+    # Send-time checks (guardrails.sendtime): per customer and channel, commercial messages only. The law's
+    # limits (US 08:00–21:00, Florida 08:00–20:00 and 3 texts per 24 h) apply whatever is set here.
+    send_email_max_per_day: int = Field(default=1, ge=1, description="Marketing e-mails per customer in any 24 h.")
+    send_email_max_per_week: int = Field(default=4, ge=1, description="Marketing e-mails per customer in any 7 days.")
+    send_sms_max_per_day: int = Field(default=1, ge=1, description="Marketing texts per customer in any 24 h.")
+    send_sms_max_per_week: int = Field(default=4, ge=1, description="Marketing texts per customer in any 7 days.")
+    send_sms_window_start: time = Field(default=time(8), description="Texts go out from this local time on.")
+    send_sms_window_end: time = Field(default=time(21), description="… and before this local time.")
+    send_email_quiet_hours: bool = Field(default=False, description="Hold marketing e-mail to the SMS hours too.")
+
+    # Guardrails on every draft and rendered message (guardrails.service).
+    brand_rules_path: Path = Field(
+        default=SAMPLE_BRAND_RULES, description="The brand's rules.json (sender, postal address, claims, links)."
+    )
+    sms_max_segments: int = Field(default=2, ge=1, le=10, description="Hard limit: segments one SMS may take.")
+    sms_segment_price_usd: Decimal = Field(default=Decimal("0.0083"), ge=0, description="Price of one SMS segment.")
+
+    # Throughput, not per customer (guardrails.ratelimit): every triggered send of this process shares it.
+    triggered_send_max_per_second: float = Field(
+        default=10.0, gt=0, description="Hard limit: real-time (triggered) sends per second, bursts up to 1 s worth."
+    )
+
+    @field_validator(
+        "llm_budget_usd_per_day",
+        "llm_budget_usd_per_month",
+        "llm_budget_tokens_per_day",
+        "llm_budget_tokens_per_month",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_no_limit(cls, value: object) -> object:
+        # `NUDGE_LLM_BUDGET_USD_PER_DAY=` (set to nothing) turns a default limit off instead of failing to parse.
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _embedded_database(self) -> Settings:

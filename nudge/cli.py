@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nudge.commands import creative, db, demo, draft, imports, modelling, models, plan, serve, sources
+from nudge.commands import budgets, check, creative, db, demo, draft, imports, modelling, models, plan, serve, sources
 
 app = typer.Typer(
     help="Nudge: marketing automation planned by models, drafted by LLM agents, approved by people.",
@@ -23,6 +23,8 @@ app.command("drift")(modelling.drift)
 app.command("plan")(plan.plan)
 app.add_typer(creative.app, name="creative")
 app.command("draft")(draft.draft)
+app.add_typer(budgets.app, name="budgets")
+app.command("check")(check.check)
 
 
 def main() -> None:

@@ -2,8 +2,17 @@
 
 from core.models.agents import CreativeItem, CreativeKind, LlmCacheEntry, LlmCall, Offer, OfferKind
 from core.models.base import Base
+from core.models.budget import Budget, BudgetScope
 from core.models.cart import Cart, CartStatus
-from core.models.consent import Channel, Consent, ConsentStatus, Suppression, SuppressionReason
+from core.models.consent import (
+    Channel,
+    Consent,
+    ConsentBasis,
+    ConsentPurpose,
+    ConsentStatus,
+    Suppression,
+    SuppressionReason,
+)
 from core.models.customer import Customer
 from core.models.event import Event, EventType
 from core.models.ml import ModelKind, ModelStage, ModelVersion, Prediction, RunStatus, TrainingRun
@@ -13,10 +22,14 @@ from core.models.subscription import Subscription
 
 __all__ = [
     "Base",
+    "Budget",
+    "BudgetScope",
     "Cart",
     "CartStatus",
     "Channel",
     "Consent",
+    "ConsentBasis",
+    "ConsentPurpose",
     "ConsentStatus",
     "CreativeItem",
     "CreativeKind",

@@ -90,7 +90,8 @@ class LlmCall(Base):
     latency_ms: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index(None, "campaign_key", "created_at"),)
+    # Campaign budgets filter by campaign_key; day and month budgets by created_at alone.
+    __table_args__ = (Index(None, "campaign_key", "created_at"), Index(None, "created_at"))
 
 
 class LlmCacheEntry(Base):

@@ -41,7 +41,7 @@ def import_(
         store = vector_store(settings, embeddings_for(settings), fresh=reindex)
         summary = import_brand(session, folder, store=None if reindex else store)
         indexed = reindex_all(session, store) if reindex else sum(part.indexed for part in summary.creative)
-    typer.echo("\n".join(describe_brand_import(summary, indexed, _store_name(settings))))
+    typer.echo("\n".join(describe_brand_import(summary, indexed, store_name(settings))))
 
 
 @app.command()
@@ -74,7 +74,7 @@ def _line(detail: Any) -> str:
     return problem.describe()
 
 
-def _store_name(settings: Settings) -> str:
+def store_name(settings: Settings) -> str:
     kind = "Pinecone" if settings.vector_store is VectorStoreKind.PINECONE else "local"
     return f"the {kind} vector store (namespace {settings.pinecone_namespace!r})"
 

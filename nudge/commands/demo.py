@@ -1,7 +1,8 @@
 """``nudge demo``: from nothing to a database holding the real sample data, then what Nudge does with it.
 
 A plain sequence of steps, each printing what it does, so later features add theirs in order:
-load the samples → train churn and CLV models → promote and score → plan a retention campaign.
+load the samples → train churn and CLV models → promote and score → plan a retention campaign →
+import the sample brand → draft the plan's largest segment with the offline model, with guardrail reports.
 
 The two samples live in different eras (Telco's snapshot is 2026-10-01, CDNOW ends 1998-06-30), so
 each model is trained and scored as of its own sample's dates, not as of today.
@@ -16,15 +17,22 @@ from typing import Any
 
 import typer
 
+from agents.brand import import_brand
+from agents.embeddings import embeddings_for
+from agents.vectorstore import vector_store
 from audience.samples import CDNOW_END, TELCO_SNAPSHOT, Sample, is_loaded
 from audience.summary import AudienceSummary, summarize
+from campaigns.drafting import draft_briefs, plan_briefs
 from campaigns.planning import plan_retention
 from core import migrate
 from core.db import Database
+from core.errors import NudgeError
 from core.models import Channel, ConsentStatus, ModelKind, ModelStage
 from core.settings import Settings, get_settings
 from ml import jobs, registry
 from nudge.commands.common import clean_errors, database
+from nudge.commands.creative import SAMPLE_BRAND, describe_brand_import, store_name
+from nudge.commands.draft import show as show_drafts
 from nudge.commands.imports import load_with_progress
 from nudge.commands.plan import print_plan, write_profit_curve
 
@@ -42,6 +50,8 @@ def demo() -> None:
             for step in SAMPLE_MODELS:
                 train_and_score(db, settings, step)
             show_plan(db)
+            import_sample_brand(db, settings)
+            draft_sample_campaign(db, settings)
         settings = get_settings()
         url = f"http://{settings.api_host}:{settings.api_port}"
         typer.echo(f"\nNext: `make serve` starts the API on {url} (docs at {url}/docs).")
@@ -113,6 +123,9 @@ SAMPLE_MODELS = (
     ModelStep(ModelKind.CLV, CDNOW_END, CDNOW_END),
 )
 DEMO_BUDGET = 5_000.0
+DEMO_CAMPAIGN = "demo-retention"
+DEMO_VARIANTS = 2
+DEMO_TONE = "warm, direct"
 
 
 def train_and_score(db: Database, settings: Settings, step: ModelStep) -> None:
@@ -147,3 +160,37 @@ def show_plan(db: Database) -> None:
     print_plan(comparison, inputs)
     png = write_profit_curve(comparison, get_settings().data_dir / "plans" / "profit_curve.png")
     typer.echo(f"  profit curve: {png}")
+
+
+def import_sample_brand(db: Database, settings: Settings) -> None:
+    typer.echo("The sample brand's offers, guidelines and creative (unchanged items are not embedded again):")
+    with db.session() as session:
+        store = vector_store(settings, embeddings_for(settings))
+        summary = import_brand(session, SAMPLE_BRAND, store=store)
+    indexed = sum(part.indexed for part in summary.creative)
+    for line in describe_brand_import(summary, indexed, store_name(settings)):
+        typer.echo(f"  {line}")
+
+
+def draft_sample_campaign(db: Database, settings: Settings) -> None:
+    typer.echo(
+        f"Drafting {DEMO_VARIANTS} e-mail variants for the plan's largest segment with the {settings.llm.value} model "
+        "(the offline model takes a few minutes on 2 CPUs; a second run answers from the cache):"
+    )
+    briefs = plan_briefs(
+        db,
+        DEMO_CAMPAIGN,
+        budget=DEMO_BUDGET,
+        channel=Channel.EMAIL,
+        n_variants=DEMO_VARIANTS,
+        tone=DEMO_TONE,
+        max_segments=1,
+    )
+    try:
+        drafted = draft_briefs(db, settings, briefs)
+    except NudgeError as error:  # a tour goes on: say what failed and why, then show the rest
+        typer.echo(f"  no draft passed its checks: {error.message}")
+        return
+    for drafts in drafted:
+        show_drafts(drafts)
+        typer.echo(f"  saved: {drafts.save(settings.data_dir / 'drafts')} (`nudge check` re-checks it)")

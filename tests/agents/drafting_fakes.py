@@ -99,28 +99,34 @@ def brief(channel: Channel = Channel.EMAIL, *, n_variants: int = 1, **changes: A
     return Brief(**{**fields, **changes})
 
 
+def email_body(n: int = 1) -> str:
+    """The plain-text body ``email_answer(n)`` writes: no footer, which the layout adds."""
+    return (
+        f"Hi {{{{first_name}}}}, message {n}. Code {{{{offer.code}}}} takes 20% off your next 3 months: "
+        "{{offer.url}}\n\n"
+        "Thank you for staying with {{brand_name}}. A real person reads every reply.\n\n"
+        "The {{brand_name}} team"
+    )
+
+
 def email_answer(n: int = 1, **changes: Any) -> str:
-    """A valid e-mail answer, distinct for each ``n``, with ``changes`` applied."""
+    """A valid e-mail answer as the writer gives it (no footer, no HTML), distinct for each ``n``, with ``changes``."""
     answer: dict[str, Any] = {
+        "body_text": email_body(n),
         "subject": f"Your plan, variant {n}: 20% off",
         "preheader": "{{first_name}}, code {{offer.code}} is waiting.",
-        "body_text": f"Hi {{{{first_name}}}}, message {n}. Code {{{{offer.code}}}} takes 20% off your next "
-        "3 months: {{offer.url}}\n\n{{postal_address}}\nUnsubscribe: {{unsubscribe_url}}",
-        "body_html": f"<p>Hi {{{{first_name}}}}, message {n}.</p>"
-        '<p><a href="{{offer.url}}">Take 20% off</a></p>'
-        '<p>{{postal_address}} <a href="{{unsubscribe_url}}">Unsubscribe</a></p>',
         "creative_ids": ["c1"],
         "offer_codes": ["SAVE20"],
     }
     return json.dumps({**answer, **changes})
 
 
+def sms_text(n: int = 1) -> str:
+    """The text ``sms_answer(n)`` writes: no brand in front and no opt-out, which the layout adds."""
+    return f"Message {n}. Code {{{{offer.code}}}} takes 20% off: {{{{offer.url}}}}"
+
+
 def sms_answer(n: int = 1, **changes: Any) -> str:
-    """A valid SMS answer, distinct for each ``n``, with ``changes`` applied."""
-    answer: dict[str, Any] = {
-        "sms_text": f"{{{{brand_name}}}}: message {n}. Code {{{{offer.code}}}} takes 20% off: {{{{offer.url}}}} "
-        "{{sms_opt_out}}",
-        "creative_ids": ["c1"],
-        "offer_codes": ["SAVE20"],
-    }
+    """A valid SMS answer as the writer gives it (unframed), distinct for each ``n``, with ``changes`` applied."""
+    answer: dict[str, Any] = {"sms_text": sms_text(n), "creative_ids": ["c1"], "offer_codes": ["SAVE20"]}
     return json.dumps({**answer, **changes})

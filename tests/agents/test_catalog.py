@@ -63,7 +63,12 @@ def test_a_good_file_is_imported_with_exact_values(db: Database) -> None:
     assert loyal.valid_from == datetime(2026, 9, 1, tzinfo=UTC)
     assert loyal.valid_until == datetime(2027, 4, 1, 4, 59, 59, tzinfo=UTC)
     assert loyal.eligible_segments == ["subscribers_month_to_month"]
-    assert (fiber.kind, fiber.value, fiber.currency, fiber.valid_until) == (OfferKind.FREE_MONTHS, 3, None, None)
+    assert (fiber.kind, fiber.value, fiber.currency, fiber.valid_until) == (
+        OfferKind.FREE_MONTHS,
+        Decimal(3),
+        None,
+        None,
+    )
 
 
 def test_a_reimport_updates_by_code_and_leaves_unchanged_offers_alone(db: Database) -> None:

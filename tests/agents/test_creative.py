@@ -127,6 +127,7 @@ def test_a_good_file_is_stored_and_indexed_by_external_id(db: Database, store: R
         "conversions": 31,
     }
     assert "channel" not in store.get_by_ids(["gl-voice"])[0].metadata  # Pinecone metadata takes no nulls
+    assert store.path is not None
     assert sorted(LocalVectorStore.open(store.path, KeywordEmbeddings()).store) == ["em-1", "gl-voice", "sms-1"]
 
 

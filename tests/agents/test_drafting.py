@@ -1,5 +1,5 @@
 """The drafting agent against fakes of its ports: calls per variant, the repair loop, failure, metadata,
-injected creative, and variants that really differ."""
+injected creative, variants that really differ, and answers finished by the layout before they are checked."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from agents.drafting import RETRIEVAL_K, draft_campaign, read_answer
+from agents.layout import EMAIL_FOOTER, html_from_text
 from agents.ports import LlmRequest, RetrievedCreative
 from agents.prompts import PROMPT_VERSION, worked_example
 from agents.schemas import Brief, DraftOutput, UsageSummary
@@ -23,7 +24,9 @@ from tests.agents.drafting_fakes import (
     brief,
     creative,
     email_answer,
+    email_body,
     sms_answer,
+    sms_text,
 )
 
 
@@ -77,11 +80,82 @@ def test_a_draft_keeps_the_copy_names_library_ids_and_lists_its_slots() -> None:
     draft = draft_campaign(brief(), retriever=FakeRetriever(), llm=llm).drafts[0]
 
     assert draft.subject == "Your plan, variant 1: 20% off"
+    assert draft.preheader == "{{first_name}}, code {{offer.code}} is waiting."
     assert draft.creative_ids == ("lib-2", "lib-1")
     assert draft.offer_codes == ("SAVE20",)
-    assert draft.slots == ("first_name", "offer.code", "offer.url", "postal_address", "unsubscribe_url")
+    assert draft.slots == ("brand_name", "first_name", "offer.code", "offer.url", "postal_address", "unsubscribe_url")
     assert draft.channel is Channel.EMAIL
     assert draft.sms_text == ""
+
+
+def test_an_email_draft_gets_the_footer_and_html_rendered_from_its_text() -> None:
+    llm = ScriptedLlm([email_answer(1)])
+
+    draft = draft_campaign(brief(), retriever=FakeRetriever(), llm=llm).drafts[0]
+
+    assert draft.body_text == (
+        "Hi {{first_name}}, message 1. Code {{offer.code}} takes 20% off your next 3 months: {{offer.url}}\n\n"
+        "Thank you for staying with {{brand_name}}. A real person reads every reply.\n\n"
+        "The {{brand_name}} team\n\n"
+        "You are receiving this because you are a {{brand_name}} customer.\n"
+        "{{brand_name}}, {{postal_address}}\n"
+        "Unsubscribe: {{unsubscribe_url}}"
+    )
+    assert draft.body_html == (
+        "<p>Hi {{first_name}}, message 1. Code {{offer.code}} takes 20% off your next 3 months: "
+        '<a href="{{offer.url}}">{{offer.url}}</a></p>'
+        "<p>Thank you for staying with {{brand_name}}. A real person reads every reply.</p>"
+        "<p>The {{brand_name}} team</p>"
+        "<p>You are receiving this because you are a {{brand_name}} customer.<br>"
+        "{{brand_name}}, {{postal_address}}<br>"
+        'Unsubscribe: <a href="{{unsubscribe_url}}">{{unsubscribe_url}}</a></p>'
+    )
+
+
+def test_an_answer_that_places_both_footer_slots_gets_no_second_footer() -> None:
+    body = f"{email_body(1)}\n\nWe are at {{{{postal_address}}}}. Leave any time: {{{{unsubscribe_url}}}}"
+    llm = ScriptedLlm([email_answer(1, body_text=body)])
+
+    draft = draft_campaign(brief(), retriever=FakeRetriever(), llm=llm).drafts[0]
+
+    assert draft.body_text == body
+    assert draft.body_html == html_from_text(body)
+    assert draft.body_html.endswith(
+        '<p>We are at {{postal_address}}. Leave any time: <a href="{{unsubscribe_url}}">{{unsubscribe_url}}</a></p>'
+    )
+
+
+def test_an_answer_placing_only_one_footer_slot_still_gets_the_whole_footer() -> None:
+    body = f"{email_body(1)} Write to us at {{{{postal_address}}}}."
+    llm = ScriptedLlm([email_answer(1, body_text=body)])
+
+    draft = draft_campaign(brief(), retriever=FakeRetriever(), llm=llm).drafts[0]
+
+    assert draft.body_text == f"{body}\n\n{EMAIL_FOOTER}"
+    assert draft.body_text.count("{{postal_address}}") == 2
+
+
+def test_an_sms_draft_is_framed_with_the_brand_and_the_opt_out() -> None:
+    llm = ScriptedLlm([sms_answer(1)])
+
+    draft = draft_campaign(brief(Channel.SMS), retriever=FakeRetriever(), llm=llm).drafts[0]
+
+    assert (
+        draft.sms_text == "{{brand_name}}: Message 1. Code {{offer.code}} takes 20% off: {{offer.url}} {{sms_opt_out}}"
+    )
+    assert (draft.subject, draft.preheader, draft.body_text, draft.body_html) == ("", "", "", "")
+    assert draft.slots == ("brand_name", "offer.code", "offer.url", "sms_opt_out")
+
+
+def test_an_sms_answer_already_framed_is_not_framed_twice() -> None:
+    framed = f"{{{{brand_name}}}} here. {sms_text(1)} {{{{sms_opt_out}}}}"
+    llm = ScriptedLlm([sms_answer(1, sms_text=framed)])
+
+    draft = draft_campaign(brief(Channel.SMS), retriever=FakeRetriever(), llm=llm).drafts[0]
+
+    assert draft.sms_text == (
+        "{{brand_name}} here. Message 1. Code {{offer.code}} takes 20% off: {{offer.url}} {{sms_opt_out}}"
+    )
 
 
 def test_variants_get_different_angles_and_different_creative() -> None:
@@ -116,10 +190,54 @@ def test_request_metadata_attributes_every_call_to_the_campaign_variant_and_purp
         for v, purpose, attempt in [("v1", "draft", "1"), ("v2", "draft", "1"), ("v2", "repair", "2")]
     ]
     assert [(r.temperature, r.max_tokens, r.schema_name) for r in llm.requests] == [
-        (0.7, 1200, "draft_email"),
-        (0.7, 1200, "draft_email"),
-        (0.7, 1200, "draft_email"),
+        (0.7, 700, "draft_email"),
+        (0.7, 700, "draft_email"),
+        (0.9, 700, "draft_email"),
     ]
+
+
+def test_each_repair_samples_hotter_than_the_attempt_before() -> None:
+    llm = ScriptedLlm(["not json", "not json", "not json", email_answer()])
+
+    draft_campaign(brief(), retriever=FakeRetriever(), llm=llm, max_attempts=4)
+
+    assert [(r.metadata["attempt"], r.temperature) for r in llm.requests] == [
+        ("1", 0.7),
+        ("2", 0.9),
+        ("3", 1.1),
+        ("4", 1.3),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("channel", "offers", "slots"),
+    [
+        (
+            Channel.EMAIL,
+            None,
+            (
+                "{{first_name}}",
+                "{{brand_name}}",
+                "{{offer.name}}",
+                "{{offer.code}}",
+                "{{offer.terms}}",
+                "{{offer.url}}",
+            ),
+        ),
+        (Channel.SMS, None, ("{{first_name}}", "{{brand_name}}", "{{offer.name}}", "{{offer.code}}", "{{offer.url}}")),
+        (Channel.SMS, (), ("{{first_name}}", "{{brand_name}}")),
+    ],
+)
+def test_a_request_names_the_placeholders_its_prose_may_hold(
+    channel: Channel, offers: tuple[()] | None, slots: tuple[str, ...]
+) -> None:
+    changes: dict[str, Any] = {} if offers is None else {"offers": offers}
+    answer = sms_answer(sms_text="{{first_name}}, thank you for staying with us all year.", offer_codes=[])
+    llm = ScriptedLlm([email_answer() if channel is Channel.EMAIL else answer])
+
+    draft_campaign(brief(channel, **changes), retriever=FakeRetriever(), llm=llm)
+
+    assert llm.requests[0].prose_slots == slots
 
 
 def test_the_request_schema_enumerates_the_briefs_offers_and_the_variants_creative() -> None:
@@ -172,17 +290,21 @@ BAD_FIRST_ANSWERS = {
     "SMS over two segments once filled": (
         Channel.SMS,
         sms_answer(
-            sms_text="{{brand_name}}: {{first_name}}, "
-            + "thanks for staying with us, " * 7
-            + "code {{offer.code}}: {{offer.url}} {{sms_opt_out}}"
+            sms_text="{{first_name}}, " + "thanks for staying with us, " * 7 + "code {{offer.code}}: {{offer.url}}"
         ),
         "sms_text: 3 segments once slots are filled (332 GSM-7 characters); the limit is 2: shorten it",
+    ),
+    "too short to say anything": (
+        Channel.EMAIL,
+        email_answer(subject="L.O.Y.", preheader="LEAVE"),
+        "subject: must be at least 15 characters, not 6",
+        "preheader: must be at least 20 characters, not 5",
     ),
     "SMS made UCS-2 by an emoji": (
         Channel.SMS,
         sms_answer(
-            sms_text="{{brand_name}}: {{first_name}}, thanks for staying with us \U0001f600 code {{offer.code}} "
-            "takes 20% off: {{offer.url}} {{sms_opt_out}}"
+            sms_text="{{first_name}}, thanks for staying with us \U0001f600 code {{offer.code}} "
+            "takes 20% off: {{offer.url}}"
         ),
         "sms_text: 3 segments once slots are filled (180 UCS-2 characters); the limit is 2: shorten it; "
         "these characters make the whole message UCS-2: '\U0001f600'",
@@ -220,49 +342,76 @@ def test_a_variant_duplicating_an_earlier_one_is_repaired() -> None:
     assert [d.subject for d in drafts.drafts] == ["Your plan, variant 1: 20% off", "Your plan, variant 2: 20% off"]
 
 
-def test_an_answer_parroting_the_worked_example_is_repaired() -> None:
-    example = json.loads(worked_example(Channel.SMS)[1])
-    llm = ScriptedLlm([json.dumps({**example, "offer_codes": ["SAVE20"]}), sms_answer()])
+@pytest.mark.parametrize(
+    ("channel", "fields"),
+    [(Channel.EMAIL, ["subject", "body_text"]), (Channel.SMS, ["sms_text"])],
+)
+def test_an_answer_parroting_the_worked_example_is_repaired(channel: Channel, fields: list[str]) -> None:
+    # The answer is finished before the check, so it is compared with the finished example.
+    example = json.loads(worked_example(channel)[1])
+    good = email_answer() if channel is Channel.EMAIL else sms_answer()
+    llm = ScriptedLlm([json.dumps({**example, "offer_codes": ["SAVE20"]}), good])
 
-    draft_campaign(brief(Channel.SMS), retriever=FakeRetriever(), llm=llm)
+    draft_campaign(brief(channel), retriever=FakeRetriever(), llm=llm)
 
-    assert llm.requests[0].examples == (worked_example(Channel.SMS),)
+    assert llm.requests[0].examples == (worked_example(channel),)
     assert _problems(llm.requests[1]) == [
-        "sms_text: the same as the worked example's; write one of your own for this variant's angle"
+        f"{field}: the same as the worked example's; write one of your own for this variant's angle" for field in fields
     ]
 
 
-def test_exhausting_the_attempts_fails_naming_the_variant_and_what_is_still_wrong() -> None:
-    bad = email_answer(2, subject="RE: 50% off")
+BAD_SUBJECT_PROBLEMS = [
+    "subject: must not start with RE: or FW: (it is not a reply or a forward)",
+    "the copy mentions 50% but the chosen offer (SAVE20) does not say so; quote only the offer's own numbers",
+]
+
+
+def test_a_variant_that_exhausts_its_attempts_is_recorded_with_its_problems_and_the_others_are_kept() -> None:
+    bad = email_answer(2, subject="RE: 50% off your plan")
     llm = ScriptedLlm([email_answer(1), bad, bad])
 
-    with pytest.raises(ValidationFailed) as failed:
-        draft_campaign(brief(n_variants=2), retriever=FakeRetriever(), llm=llm, max_attempts=2)
+    drafted = draft_campaign(brief(n_variants=2), retriever=FakeRetriever(), llm=llm, max_attempts=2)
 
-    problems = [
-        "subject: must not start with RE: or FW: (it is not a reply or a forward)",
-        "the copy mentions 50% but the chosen offer (SAVE20) does not say so; quote only the offer's own numbers",
+    assert [draft.variant for draft in drafted.drafts] == ["v1"]
+    assert [(f.variant, f.angle, f.attempts, list(f.problems)) for f in drafted.failed] == [
+        ("v2", "appreciation", 2, BAD_SUBJECT_PROBLEMS)
     ]
-    assert failed.value.message == (
-        "variant v2 (loyalty and appreciation) of campaign 'retention-2026-11' still fails its checks after "
-        f"2 attempts: {'; '.join(problems)}"
-    )
-    assert failed.value.details == [{"path": "v2", "message": problem} for problem in problems]
+    assert drafted.failed[0].usage.calls == 2
+    assert drafted.attempts == 3
+    assert drafted.usage.calls == 3
     assert len(llm.requests) == 3
+
+
+def test_when_every_variant_exhausts_its_attempts_the_brief_fails_naming_each_and_what_is_still_wrong() -> None:
+    bad = email_answer(2, subject="RE: 50% off your plan")
+    llm = ScriptedLlm([bad, bad])
+
+    with pytest.raises(ValidationFailed) as failed:
+        draft_campaign(brief(n_variants=1), retriever=FakeRetriever(), llm=llm, max_attempts=2)
+
+    assert failed.value.message == (
+        "every variant of campaign 'retention-2026-11' still fails its checks after its attempts: "
+        f"v1 (value): {'; '.join(BAD_SUBJECT_PROBLEMS)}"
+    )
+    assert failed.value.details == [{"path": "v1", "message": problem} for problem in BAD_SUBJECT_PROBLEMS]
     assert failed.value.status_code == 422
 
 
-def test_extra_checks_run_on_every_answer_and_their_problems_are_repaired() -> None:
-    def names_the_brand(output: DraftOutput, brief: Brief) -> list[str]:
-        return [] if "{{brand_name}}" in output.body_text else ["body_text: name the sender with {{brand_name}}"]
+def test_extra_checks_run_on_every_finished_answer_and_their_problems_are_repaired() -> None:
+    seen: list[str] = []
 
-    fixed = email_answer(body_text="{{brand_name}} thanks you. {{postal_address}} {{unsubscribe_url}}")
-    llm = ScriptedLlm([email_answer(), fixed])
+    def opens_with_the_brand(output: DraftOutput, brief: Brief) -> list[str]:
+        seen.append(output.body_text)
+        return [] if output.body_text.startswith("{{brand_name}}") else ["body_text: open with {{brand_name}}"]
 
-    drafts = draft_campaign(brief(), retriever=FakeRetriever(), llm=llm, extra_checks=[names_the_brand])
+    fixed_body = f"{{{{brand_name}}}} thanks you. {email_body()}"
+    llm = ScriptedLlm([email_answer(), email_answer(body_text=fixed_body)])
 
-    assert _problems(llm.requests[1]) == ["body_text: name the sender with {{brand_name}}"]
-    assert drafts.drafts[0].body_text.startswith("{{brand_name}} thanks you.")
+    drafts = draft_campaign(brief(), retriever=FakeRetriever(), llm=llm, extra_checks=[opens_with_the_brand])
+
+    assert _problems(llm.requests[1]) == ["body_text: open with {{brand_name}}"]
+    assert seen == [f"{email_body()}\n\n{EMAIL_FOOTER}", f"{fixed_body}\n\n{EMAIL_FOOTER}"]
+    assert drafts.drafts[0].body_text == f"{fixed_body}\n\n{EMAIL_FOOTER}"
 
 
 def test_a_planted_injection_reaches_the_model_only_inside_the_creative_delimiters() -> None:

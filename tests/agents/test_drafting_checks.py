@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from agents.checks import Claim, check_output, claims_in, duplicate_problems, invented_numbers, offer_problems
+from agents.checks import check_output, duplicate_problems, invented_numbers, offer_problems
 from agents.schemas import DraftOutput, OfferData
+from core.claims import Claim, claims_in
 from core.models import Channel, OfferKind
 from tests.agents.drafting_fakes import brief
 
@@ -89,7 +90,9 @@ def test_an_end_date_slot_needs_an_offer_that_ends() -> None:
 
 
 def test_a_brief_without_offers_says_so_when_a_code_is_made_up() -> None:
-    output = DraftOutput(sms_text="{{brand_name}}: hi {{sms_opt_out}}", offer_codes=("X",))
+    output = DraftOutput(
+        sms_text="{{brand_name}}: hi, thank you for staying with us. {{sms_opt_out}}", offer_codes=("X",)
+    )
 
     problems = check_output(output, brief(Channel.SMS, offers=()), creative_labels=[])
 

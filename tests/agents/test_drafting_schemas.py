@@ -1,7 +1,9 @@
-"""The brief refuses personal data; the copy rules on slots, HTML, links and SMS length; the output schema."""
+"""The brief refuses personal data; the copy rules on slots, HTML, links, lengths and SMS size; the output schema;
+the slots a writer is given."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -9,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from agents.schemas import (
+    SLOTS,
     Draft,
     DraftOutput,
     OfferData,
@@ -18,20 +21,27 @@ from agents.schemas import (
     html_problems,
     output_schema,
     slot_problems,
+    writer_problems,
+    writer_slots,
 )
 from core.models import Channel, Offer, OfferKind
 from tests.agents.drafting_fakes import brief
 
+# 150 characters or more, as a writer's body must be; the footer is not part of it.
+BODY = (
+    "Hi {{first_name}}. Thank you for staying with us this year: we have been glad to have you with us, "
+    "and we hope to keep earning your trust. Thanks all."
+)
 FOOTER_TEXT = "{{postal_address}} {{unsubscribe_url}}"
-FOOTER_HTML = '<p>{{postal_address}} <a href="{{unsubscribe_url}}">Unsubscribe</a></p>'
+FOOTER_HTML = '<p>{{postal_address}} <a href="{{unsubscribe_url}}">{{unsubscribe_url}}</a></p>'
 
 
 def _email(**changes: Any) -> DraftOutput:
     fields: dict[str, Any] = {
         "subject": "Thanks for staying",
         "preheader": "A note for {{first_name}}",
-        "body_text": f"Hi {{{{first_name}}}}. {FOOTER_TEXT}",
-        "body_html": f"<p>Hi {{{{first_name}}}}.</p>{FOOTER_HTML}",
+        "body_text": f"{BODY}\n\n{FOOTER_TEXT}",
+        "body_html": f"<p>{BODY}</p>{FOOTER_HTML}",
     }
     return DraftOutput(**{**fields, **changes})
 
@@ -123,6 +133,7 @@ def test_offer_data_reads_a_catalog_row_and_leaves_out_what_it_costs() -> None:
 
 
 def test_a_complete_email_follows_the_copy_rules() -> None:
+    assert len(BODY) == 150
     assert copy_problems(_email(), Channel.EMAIL) == []
 
 
@@ -130,20 +141,27 @@ def test_a_complete_email_follows_the_copy_rules() -> None:
     ("changes", "problems"),
     [
         ({"subject": ""}, ["subject: must not be empty for email"]),
-        ({"subject": "Fw: your plan"}, ["subject: must not start with RE: or FW: (it is not a reply or a forward)"]),
+        ({"subject": "   "}, ["subject: must not be empty for email"]),
         (
-            {"body_text": "Hi {{first_name}}."},
+            {"subject": "Fw: your plan for the year"},
+            ["subject: must not start with RE: or FW: (it is not a reply or a forward)"],
+        ),
+        (
+            {"body_text": BODY},
             ["body_text: must contain {{postal_address}}", "body_text: must contain {{unsubscribe_url}}"],
         ),
         (
-            {"preheader": "Hi {{ first_name }}"},
+            {"preheader": "Hi {{ first_name }}, a note for you"},
             [
                 "preheader: {{ first_name }} is not a slot of email; they are {{first_name}}, {{brand_name}}, "
                 "{{offer.name}}, {{offer.code}}, {{offer.terms}}, {{offer.expires}}, {{offer.url}}, "
                 "{{unsubscribe_url}}, {{postal_address}}"
             ],
         ),
-        ({"preheader": "Hi {first_name}"}, ["preheader: has a stray brace; slots are written exactly {{name}}"]),
+        (
+            {"preheader": "Hi {first_name}, a note for you"},
+            ["preheader: has a stray brace; slots are written exactly {{name}}"],
+        ),
         (
             {"preheader": "Write to help@brand.example"},
             ["preheader: contains the e-mail address 'help@brand.example'; write no addresses"],
@@ -153,12 +171,12 @@ def test_a_complete_email_follows_the_copy_rules() -> None:
             ["preheader: contains the literal link 'www.brand.com/deal'; links are slots such as {{offer.url}}"],
         ),
         (
-            {"preheader": "See bit.ly/x2"},
+            {"preheader": "See bit.ly/x2 for the deal"},
             ["preheader: contains the literal link 'bit.ly'; links are slots such as {{offer.url}}"],
         ),
-        ({"preheader": "Hi\u200b there"}, ["preheader: contains control or invisible characters"]),
+        ({"preheader": "Hi\u200b there, a note for you"}, ["preheader: contains control or invisible characters"]),
         (
-            {"preheader": "Code {{offer.code}}"},
+            {"preheader": "Your code: {{offer.code}}"},
             ["offer_codes: the copy uses {{offer.…}} slots, so offer_codes must name exactly one offer"],
         ),
     ],
@@ -215,12 +233,15 @@ def test_each_channel_has_its_own_slots_and_an_unknown_one_is_named_once() -> No
 
 
 def test_an_sms_needs_its_text_brand_and_opt_out_and_nothing_else() -> None:
-    assert copy_problems(DraftOutput(sms_text="{{brand_name}}: hello. {{sms_opt_out}}"), Channel.SMS) == []
+    text = "{{brand_name}}: hello, and thank you. {{sms_opt_out}}"
+
+    assert copy_problems(DraftOutput(sms_text=text), Channel.SMS) == []
     assert copy_problems(DraftOutput(), Channel.SMS) == [
         "sms_text: must not be empty for sms",
         "sms_text: must contain {{brand_name}}",
         "sms_text: must contain {{sms_opt_out}}",
     ]
+    assert copy_problems(DraftOutput(sms_text="{{brand_name}}: hi {{sms_opt_out}}"), Channel.SMS) == []
 
 
 def test_a_draft_cannot_be_built_with_copy_that_breaks_the_rules() -> None:
@@ -236,7 +257,7 @@ def test_the_output_schema_holds_only_the_channels_fields_and_enumerates_what_wa
     assert schema == {
         "type": "object",
         "properties": {
-            "sms_text": {"description": "The text message.", "maxLength": 306, "type": "string"},
+            "sms_text": {"description": "The text message.", "maxLength": 274, "minLength": 40, "type": "string"},
             "creative_ids": {
                 "description": "Creative drawn on.",
                 "items": {"type": "string", "enum": ["c1", "c2"]},
@@ -255,6 +276,76 @@ def test_the_output_schema_holds_only_the_channels_fields_and_enumerates_what_wa
     }
 
 
+def test_the_email_output_schema_holds_the_body_first_and_no_html_and_bounds_what_the_writer_writes() -> None:
+    schema = output_schema(Channel.EMAIL, offer_codes=["SAVE20"], creative_ids=["c1"])
+
+    assert list(schema["properties"]) == ["body_text", "subject", "preheader", "creative_ids", "offer_codes"]
+    assert schema["required"] == ["body_text", "subject", "preheader", "creative_ids", "offer_codes"]
+    assert {name: (prop["minLength"], prop["maxLength"]) for name, prop in list(schema["properties"].items())[:3]} == {
+        "body_text": (150, 1000),
+        "subject": (15, 78),
+        "preheader": (20, 110),
+    }
+    assert schema["properties"]["offer_codes"] == {
+        "description": "Offers the copy makes.",
+        "items": {"type": "string", "enum": ["SAVE20"]},
+        "maxItems": 1,
+        "type": "array",
+    }
+
+
+def test_a_draft_holds_a_body_of_the_writers_limit_plus_room_for_the_layout() -> None:
+    longest = "x" * (1200 - len(FOOTER_TEXT)) + FOOTER_TEXT
+    fields = _email(body_text=longest).model_dump()
+
+    draft = Draft(**fields, variant="v1", angle="value", channel=Channel.EMAIL, attempts=1, usage=UsageSummary())
+
+    assert len(draft.body_text) == 1200
+    with pytest.raises(ValidationError, match="body_text\n  String should have at most 1200 characters"):
+        DraftOutput(body_text=longest + "x")
+    with pytest.raises(ValidationError, match="body_html\n  String should have at most 7200 characters"):
+        DraftOutput(body_html="x" * 7201)
+
+
+def test_only_the_compliance_slots_are_placed_by_the_layout() -> None:
+    assert [name for name, slot in SLOTS.items() if slot.layout] == ["unsubscribe_url", "postal_address", "sms_opt_out"]
+    assert [name for name, slot in SLOTS.items() if slot.url] == ["offer.url", "unsubscribe_url"]
+
+
+def test_a_writer_is_given_the_channels_slots_without_the_layouts_and_only_the_offer_slots_its_offers_back() -> None:
+    ends = OfferData(
+        code="END", name="Ends", kind=OfferKind.GIFT, value=Decimal(0), valid_until=datetime(2026, 12, 31, tzinfo=UTC)
+    )
+    never = OfferData(code="ALWAYS", name="Always", kind=OfferKind.GIFT, value=Decimal(0))
+
+    assert writer_slots(Channel.EMAIL, [never]) == (
+        "first_name",
+        "brand_name",
+        "offer.name",
+        "offer.code",
+        "offer.terms",
+        "offer.url",
+    )
+    assert writer_slots(Channel.EMAIL, [never, ends]) == (
+        "first_name",
+        "brand_name",
+        "offer.name",
+        "offer.code",
+        "offer.terms",
+        "offer.expires",
+        "offer.url",
+    )
+    assert writer_slots(Channel.SMS, [ends]) == (
+        "first_name",
+        "brand_name",
+        "offer.name",
+        "offer.code",
+        "offer.expires",
+        "offer.url",
+    )
+    assert writer_slots(Channel.EMAIL, []) == writer_slots(Channel.SMS, []) == ("first_name", "brand_name")
+
+
 def test_a_segment_of_aggregates_is_accepted() -> None:
     segment = SegmentProfile(
         name="Jazz buyers",
@@ -266,3 +357,32 @@ def test_a_segment_of_aggregates_is_accepted() -> None:
     )
 
     assert segment.top_categories == ("Jazz", "Blues")
+
+
+@pytest.mark.parametrize(
+    ("channel", "output", "problems"),
+    [
+        (
+            Channel.EMAIL,
+            DraftOutput(subject="L.O.Y.", preheader="x" * 20, body_text="x" * 150),
+            ["subject: must be at least 15 characters, not 6"],
+        ),
+        (
+            Channel.EMAIL,
+            DraftOutput(subject="  Thanks, you!   ", preheader="LEAVE", body_text="x" * 1001),
+            [
+                "body_text: must be at most 1000 characters, not 1001",
+                "subject: must be at least 15 characters, not 12",
+                "preheader: must be at least 20 characters, not 5",
+            ],
+        ),
+        (Channel.EMAIL, DraftOutput(subject="x" * 15, preheader="x" * 20, body_text="x" * 1000), []),
+        (Channel.SMS, DraftOutput(sms_text="Hi there"), ["sms_text: must be at least 40 characters, not 8"]),
+        (Channel.SMS, DraftOutput(sms_text="x" * 275), ["sms_text: must be at most 274 characters, not 275"]),
+        (Channel.SMS, DraftOutput(sms_text="x" * 40, subject="ignored for an SMS"), []),
+    ],
+)
+def test_the_writer_is_held_to_its_own_lengths_before_the_layout_adds_to_them(
+    channel: Channel, output: DraftOutput, problems: list[str]
+) -> None:
+    assert writer_problems(output, channel) == problems

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from langchain_openai import OpenAIEmbeddings
+from pydantic import SecretStr
 
 from agents.embeddings import LocalEmbeddings, embedding_name, embeddings_for
 from core.errors import ServiceUnavailable
@@ -36,7 +37,7 @@ def test_openai_uses_the_configured_model_and_key_without_tiktoken() -> None:
 
     assert isinstance(embedding, OpenAIEmbeddings)
     assert (embedding.model, embedding.check_embedding_ctx_length) == ("text-embedding-3-large", False)
-    assert embedding.openai_api_key is not None
+    assert isinstance(embedding.openai_api_key, SecretStr)
     assert embedding.openai_api_key.get_secret_value() == "sk-secret-1"
     assert "sk-secret-1" not in repr(embedding)
     assert embedding_name(embedding) == "openai:text-embedding-3-large"

@@ -91,7 +91,7 @@ def test_a_high_performer_beats_a_slightly_more_similar_poor_one() -> None:
     assert ranked(similar) == ["poor-close", "strong-near"]
     assert ranked(blended) == ["strong-near", "poor-close"]
     strong, poor = blended
-    assert (strong.similarity, poor.similarity) == (pytest.approx(0.76), pytest.approx(0.80))
+    assert [strong.similarity, poor.similarity] == pytest.approx([0.76, 0.80])
     assert strong.performance == pytest.approx(0.65625, abs=1e-5)
     assert poor.performance == pytest.approx(0.24138, abs=1e-5)
     assert strong.score == pytest.approx(0.8 * 0.76 + 0.2 * strong.performance)

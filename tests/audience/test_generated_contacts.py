@@ -15,11 +15,12 @@ from audience.generated_contacts import (
     RESERVED_EMAIL_DOMAINS,
     GeneratedConsent,
     GeneratedContact,
+    consent_terms,
     generate_consents,
     generate_contact,
 )
 from core.contact import normalize_email, normalize_phone, validate_time_zone
-from core.models import Channel, ConsentStatus
+from core.models import Channel, ConsentBasis, ConsentStatus
 
 IDS = [f"test-{number}" for number in range(3000)]
 NANP_FICTION = re.compile(r"^\+1(\d{3})55501\d{2}$")
@@ -135,3 +136,20 @@ def test_no_sms_consent_without_a_phone() -> None:
 
     assert all(consent.channel is Channel.EMAIL for log in logs for consent in log)
     assert logs[0] == [GeneratedConsent(Channel.EMAIL, ConsentStatus.GRANTED, since)]
+
+
+def test_generated_texts_record_written_consent_and_email_an_opt_in_or_the_uk_soft_opt_in() -> None:
+    terms = {
+        (channel, country): (consent_terms(channel, country).basis, consent_terms(channel, country).disclosure_version)
+        for channel in Channel
+        for country in ("US", "CA", "GB")
+    }
+
+    assert terms == {
+        (Channel.SMS, "US"): (ConsentBasis.EXPRESS_WRITTEN, "sample-sms-pewc-v1"),
+        (Channel.SMS, "CA"): (ConsentBasis.EXPRESS_WRITTEN, "sample-sms-pewc-v1"),
+        (Channel.SMS, "GB"): (ConsentBasis.EXPRESS_WRITTEN, "sample-sms-pewc-v1"),
+        (Channel.EMAIL, "US"): (ConsentBasis.EXPRESS, "sample-email-opt-in-v1"),
+        (Channel.EMAIL, "CA"): (ConsentBasis.EXPRESS, "sample-email-opt-in-v1"),
+        (Channel.EMAIL, "GB"): (ConsentBasis.SOFT_OPT_IN, "sample-email-soft-opt-in-notice-v1"),
+    }

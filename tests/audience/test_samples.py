@@ -14,7 +14,7 @@ from audience.generated_contacts import CONSENT_PROOF, CONSENT_SOURCE, generate_
 from audience.samples import SAMPLES_DIR, Sample, SampleSummary, is_loaded, load_sample
 from core.db import Database
 from core.errors import BadRequest, Conflict
-from core.models import Consent, Customer, Order, Subscription
+from core.models import Channel, Consent, ConsentBasis, ConsentPurpose, ConsentStatus, Customer, Order, Subscription
 
 TELCO_IDS = ("7590-VHVEG", "3668-QPYBK", "4472-LVYGI")  # tenure 1; tenure 2 and churned; tenure 0, no TotalCharges
 
@@ -168,6 +168,38 @@ def test_generated_consents_are_recorded_from_the_first_purchase(db: Database, c
     ]
     assert [tuple(row) for row in stored] == expected
     assert len(expected) >= 3
+
+
+def test_generated_consents_record_their_purpose_basis_and_disclosure(db: Database, cdnow_slice: Path) -> None:
+    load(db, Sample.CDNOW, cdnow_slice)
+
+    with db.session() as session:
+        stored = session.execute(
+            select(
+                Customer.external_id,
+                Consent.channel,
+                Consent.status,
+                Consent.purpose,
+                Consent.basis,
+                Consent.expires_at,
+                Consent.disclosure_version,
+            )
+            .join(Customer)
+            .order_by(Consent.id)
+        ).all()
+
+    email = (Channel.EMAIL, ConsentStatus.GRANTED, ConsentPurpose.MARKETING, ConsentBasis.EXPRESS, None)
+    sms = (Channel.SMS, ConsentStatus.GRANTED, ConsentPurpose.MARKETING, ConsentBasis.EXPRESS_WRITTEN, None)
+    assert [tuple(row) for row in stored] == [
+        ("cdnow-00001", *email, "sample-email-opt-in-v1"),
+        ("cdnow-00001", *sms, "sample-sms-pewc-v1"),
+        ("cdnow-00002", *email, "sample-email-opt-in-v1"),
+        ("cdnow-00002", *sms, "sample-sms-pewc-v1"),
+        ("cdnow-00003", *email, "sample-email-opt-in-v1"),
+        ("cdnow-00003", *sms, "sample-sms-pewc-v1"),
+        # cdnow-00003 later replied STOP: the withdrawal names the basis it ends and shows no wording.
+        ("cdnow-00003", Channel.SMS, ConsentStatus.WITHDRAWN, *sms[2:], None),
+    ]
 
 
 def test_a_sample_loads_only_once(db: Database, cdnow_slice: Path) -> None:

@@ -3,6 +3,7 @@ problem, exit code 1 and nothing written."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -120,8 +121,26 @@ def test_demo_runs_the_loop_on_the_real_samples_then_reuses_what_it_made(
     assert "  customers       30,613 (30,613 with generated contact details)" in lines
     assert "churn_contractual: v1 already in production; not retraining" in lines
     assert "  scored 5,174 customers as of 2026-10-01" in lines
-    plan = lines[lines.index("Retention plan under a $5,000 budget (assumptions: `nudge plan --help`):") :]
-    first_plan = first.stdout.splitlines()[first.stdout.splitlines().index(plan[0]) :]
+    plan, brand, drafts = _sections(second.stdout)
+    first_plan, first_brand, first_drafts = _sections(first.stdout)
     assert plan == first_plan  # scoring again as of the same dates gives the same plan
     assert "  production stopped by: max_budget (ranking ev_per_cost)" in plan
     assert (tmp_path / "var" / "plans" / "profit_curve.png").stat().st_size > 10_000
+    assert first_brand[1] == "  offers.json: 12 offers (12 new, 0 updated, 0 unchanged)"
+    assert brand[1] == "  offers.json: 12 offers (0 new, 0 updated, 12 unchanged)"
+    # The second run's drafts come from the LLM cache: the same copy, no tokens spent.
+    assert drafts == [re.sub(r"tokens \d+\+\d+", "tokens 0+0", line) for line in first_drafts]
+    assert drafts[2].startswith("demo-retention-subscribers_month_to_month: 656 customers, email, offers ")
+    assert any(line.startswith("    guardrails: passes") for line in drafts)  # at least one variant passed
+    saved = tmp_path / "var" / "drafts" / "demo-retention-subscribers_month_to_month.json"
+    assert f"  saved: {saved} (`nudge check` re-checks it)" in drafts
+
+
+def _sections(stdout: str) -> tuple[list[str], list[str], list[str]]:
+    """The demo's plan, brand import and drafting sections, each from its heading to the next."""
+    lines = stdout.splitlines()
+    plan = lines.index("Retention plan under a $5,000 budget (assumptions: `nudge plan --help`):")
+    brand = next(i for i, line in enumerate(lines) if line.startswith("The sample brand's offers"))
+    drafting = next(i for i, line in enumerate(lines) if line.startswith("Drafting 2 e-mail variants"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("Next: "))
+    return lines[plan:brand], lines[brand:drafting], lines[drafting:end]
