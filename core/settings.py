@@ -43,6 +43,16 @@ class VectorStoreKind(StrEnum):
 SAMPLE_BRAND_RULES = Path(__file__).resolve().parent.parent / "data" / "samples" / "brand" / "rules.json"
 
 
+class EmailProvider(StrEnum):
+    OUTBOX = "outbox"
+    SENDGRID = "sendgrid"
+
+
+class SmsProvider(StrEnum):
+    OUTBOX = "outbox"
+    TWILIO = "twilio"
+
+
 class TokenPrice(BaseModel):
     """USD per million tokens."""
 
@@ -132,6 +142,26 @@ class Settings(BaseSettings):
     )
     sms_max_segments: int = Field(default=2, ge=1, le=10, description="Hard limit: segments one SMS may take.")
     sms_segment_price_usd: Decimal = Field(default=Decimal("0.0083"), ge=0, description="Price of one SMS segment.")
+
+    # Channels (channels/): who sends, and the webhooks that come back. The embedded default sends nothing: every
+    # message goes to the local outbox. Selecting sendgrid or twilio without their settings fails at start.
+    email_provider: EmailProvider = Field(default=EmailProvider.OUTBOX, description="outbox or sendgrid.")
+    sms_provider: SmsProvider = Field(default=SmsProvider.OUTBOX, description="outbox or twilio.")
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000", description="Where this API is reached from outside: links and callbacks."
+    )
+    signing_secret: SecretStr = Field(
+        default=SecretStr(""), description="Signs unsubscribe links; empty (embedded only): kept in <data_dir>."
+    )
+    sendgrid_api_key: SecretStr = SecretStr("")
+    sendgrid_host: str = Field(default="https://api.sendgrid.com", description="The API host (a gateway, a fake).")
+    sendgrid_sandbox: bool = Field(default=False, description="SendGrid validates but delivers nothing.")
+    sendgrid_unsubscribe_group_id: int | None = Field(default=None, description="The ASM unsubscribe group.")
+    sendgrid_webhook_public_key: str = Field(default="", description="The Event Webhook's ECDSA verification key.")
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_messaging_service_sid: str = Field(default="", description="The Messaging Service that sends (MG…).")
+    webhook_max_age_seconds: int = Field(default=300, gt=0, description="Older signed events are refused.")
 
     # Throughput, not per customer (guardrails.ratelimit): every triggered send of this process shares it.
     triggered_send_max_per_second: float = Field(

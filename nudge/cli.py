@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import typer
 
-from nudge.commands import budgets, check, creative, db, demo, draft, imports, modelling, models, plan, serve, sources
+from nudge.commands import (
+    budgets,
+    check,
+    creative,
+    db,
+    demo,
+    draft,
+    imports,
+    modelling,
+    models,
+    outbox,
+    plan,
+    serve,
+    sources,
+)
 
 app = typer.Typer(
     help="Nudge: marketing automation planned by models, drafted by LLM agents, approved by people.",
@@ -25,6 +39,7 @@ app.add_typer(creative.app, name="creative")
 app.command("draft")(draft.draft)
 app.add_typer(budgets.app, name="budgets")
 app.command("check")(check.check)
+app.add_typer(outbox.app, name="outbox")
 
 
 def main() -> None:

@@ -10,9 +10,10 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic.json_schema import models_json_schema
 
+from channels.factory import check_configured
 from core.db import Database
 from core.settings import Environment, Settings, get_settings
-from web import errors, health, intake
+from web import errors, health, intake, unsubscribe, webhooks
 
 DESCRIPTION = """\
 Nudge's HTTP API.
@@ -34,6 +35,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     """The app, on ``database`` (default: the configured one); shutdown disposes it."""
     settings = settings or get_settings()
+    check_configured(settings)  # a selected provider without its settings fails here, at start, not at a send
     # Only health checks and signed webhooks may be public; until the API has accounts, production serves no docs.
     docs = settings.environment is Environment.EMBEDDED
     app = FastAPI(
@@ -50,6 +52,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     errors.install(app)
     app.include_router(health.router)
     app.include_router(intake.router)
+    app.include_router(unsubscribe.router)  # public: the signed token in its URL is the credential
+    app.include_router(webhooks.router)  # public: the provider's signature is the credential
     app.openapi = _openapi_with_request_models(app)  # type: ignore[method-assign]
     return app
 

@@ -15,6 +15,7 @@ from core.models.consent import (
 )
 from core.models.customer import Customer
 from core.models.event import Event, EventType
+from core.models.messaging import Message, MessageStatus, OutboxMessage, Outcome, OutcomeKind, Provider, ProviderEvent
 from core.models.ml import ModelKind, ModelStage, ModelVersion, Prediction, RunStatus, TrainingRun
 from core.models.order import Order
 from core.models.source import Source
@@ -38,13 +39,20 @@ __all__ = [
     "EventType",
     "LlmCacheEntry",
     "LlmCall",
+    "Message",
+    "MessageStatus",
     "ModelKind",
     "ModelStage",
     "ModelVersion",
     "Offer",
     "OfferKind",
     "Order",
+    "OutboxMessage",
+    "Outcome",
+    "OutcomeKind",
     "Prediction",
+    "Provider",
+    "ProviderEvent",
     "RunStatus",
     "Source",
     "Subscription",

@@ -5,12 +5,22 @@ from __future__ import annotations
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from core.db import Database
 from core.settings import Environment, Settings
 from web.app import create_app
 
-PUBLIC = {"/health/live", "/health/ready"}
+PUBLIC = {
+    "/health/live",
+    "/health/ready",
+    # Provider webhooks: the signature is the credential (tests/web/test_webhooks_*.py pin the 401s).
+    "/webhooks/sendgrid",
+    "/webhooks/twilio/status",
+    "/webhooks/twilio/inbound",
+    # One-click unsubscribe and its page: the signed token is the credential (tests/web/test_unsubscribe.py).
+    "/u/{token}",
+}
 
 
 def test_every_route_but_health_requires_a_write_key(client: TestClient) -> None:
@@ -26,7 +36,10 @@ def test_every_route_but_health_requires_a_write_key(client: TestClient) -> None
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
 def test_production_serves_no_api_docs(path: str, sqlite_db: Database) -> None:
-    settings = Settings(environment=Environment.PRODUCTION)
+    # The least production accepts to start (channels.factory.check_configured).
+    settings = Settings(
+        environment=Environment.PRODUCTION, signing_secret=SecretStr("secret"), public_base_url="https://nudge.example"
+    )
 
     with TestClient(create_app(settings, database=sqlite_db)) as client:
         assert client.get(path).status_code == 404

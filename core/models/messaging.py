@@ -1,0 +1,147 @@
+"""What was sent and what came back: messages, the local outbox, provider events and the outcomes they become.
+
+- ``Message``: one e-mail or SMS to one customer, written **before** the provider is called. Its
+  ``idempotency_key`` (campaign, customer, channel) is unique, so a retried or redelivered task finds
+  the row and never sends twice; its ``message_key`` is the opaque id that travels with the message
+  (SendGrid ``custom_args``, Twilio's status-callback URL) and comes back in webhooks.
+- ``OutboxMessage``: the rendered message itself, kept by the local outbox (the embedded default)
+  so the UI and the demo can show exactly what would have gone out.
+- ``ProviderEvent``: every webhook event, stored once by its provider id, or by a fallback key
+  (SendGrid may give a retried event a new id), raw, before it is processed.
+- ``Outcome``: what an event means for one message (delivered, open, bounce, STOP …), one per event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.clock import utcnow
+from core.models.base import Base, BigId, JSONDict, TimestampMixin, enum_column
+from core.models.consent import Channel
+
+
+class MessageStatus(StrEnum):
+    PENDING = "pending"  # written, the provider not yet (or not successfully) called
+    SENT = "sent"  # the provider accepted it
+    REJECTED = "rejected"  # the provider refused it for good (4xx): recorded, never retried
+    BLOCKED = "blocked"  # a send-time check or guardrail stopped it before the provider
+
+
+class Provider(StrEnum):
+    OUTBOX = "outbox"
+    SENDGRID = "sendgrid"
+    TWILIO = "twilio"
+
+
+class OutcomeKind(StrEnum):
+    PROCESSED = "processed"
+    DELIVERED = "delivered"
+    DEFERRED = "deferred"
+    BOUNCE = "bounce"
+    DROPPED = "dropped"
+    OPEN = "open"
+    CLICK = "click"
+    SPAM_REPORT = "spamreport"
+    UNSUBSCRIBE = "unsubscribe"
+    SMS_SENT = "sms_sent"
+    SMS_DELIVERED = "sms_delivered"
+    SMS_UNDELIVERED = "sms_undelivered"
+    SMS_FAILED = "sms_failed"
+    SMS_STOP = "sms_stop"
+    SMS_START = "sms_start"
+
+
+class Message(TimestampMixin, Base):
+    """One message to one customer on one channel, recorded before the provider is called."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_key: Mapped[str] = mapped_column(String(64), unique=True, comment="Opaque id sent with the message.")
+    idempotency_key: Mapped[str] = mapped_column(
+        String(255), unique=True, comment="campaign:customer:channel — one message each, whatever retries."
+    )
+    campaign_key: Mapped[str] = mapped_column(String(128))
+    variant: Mapped[str | None] = mapped_column(String(64))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel))
+    address: Mapped[str] = mapped_column(String(254), comment="The e-mail address or E.164 phone it went to.")
+    provider: Mapped[Provider] = mapped_column(enum_column(Provider))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[MessageStatus] = mapped_column(enum_column(MessageStatus), default=MessageStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0, comment="Provider calls made for it.")
+    error: Mapped[str | None] = mapped_column(
+        Text, comment="Why the provider rejected it, or the check that blocked it."
+    )
+    segments: Mapped[int | None] = mapped_column(comment="SMS segments billed.")
+    cost: Mapped[Decimal | None] = mapped_column(Numeric(14, 6), comment="USD, from the provider price settings.")
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(None, "campaign_key", "status"),
+        Index(None, "customer_id", "channel", "sent_at"),  # frequency caps read recent sends
+        Index(None, "provider", "provider_message_id"),
+    )
+
+
+class OutboxMessage(Base):
+    """A rendered message as the local outbox keeps it (the embedded default sends nothing)."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel))
+    to_address: Mapped[str] = mapped_column(String(254))
+    from_address: Mapped[str | None] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body_text: Mapped[str | None] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    sms_text: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSONDict, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProviderEvent(Base):
+    """A webhook event, stored raw and once, then processed into an outcome."""
+
+    __tablename__ = "provider_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider: Mapped[Provider] = mapped_column(enum_column(Provider))
+    event_id: Mapped[str] = mapped_column(String(128), comment="The provider's id (sg_event_id, a Twilio SID+status).")
+    fallback_key: Mapped[str] = mapped_column(
+        String(128), comment="sha256 of what identifies the event without its id: retries may carry new ids."
+    )
+    kind: Mapped[str] = mapped_column(String(32), comment="The provider's event or status name.")
+    message_key: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDict)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("provider", "event_id"),
+        UniqueConstraint("provider", "fallback_key"),
+        Index(None, "processed_at"),
+    )
+
+
+class Outcome(Base):
+    """What one provider event means for one message."""
+
+    __tablename__ = "outcomes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("provider_events.id", ondelete="CASCADE"), unique=True)
+    kind: Mapped[OutcomeKind] = mapped_column(enum_column(OutcomeKind))
+    occurred_at: Mapped[datetime]
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDict, default=dict, comment="URL clicked, bounce reason …")
+
+    __table_args__ = (Index(None, "message_id", "kind"),)

@@ -1,0 +1,239 @@
+"""Provider webhooks: ``POST /webhooks/sendgrid``, ``/webhooks/twilio/status`` and ``/webhooks/twilio/inbound``.
+
+The provider's signature is the only authentication. Each route runs one pipeline (CONVENTIONS §10) and a
+refused request writes nothing:
+
+    503 (the webhook's secret is not configured) → 413 (body size) → 401 (signature, timestamp)
+    → 400 (payload) → store each event once → 202 → process in the background
+
+Answering 503 when the secret is missing, rather than 401, is deliberate: the provider keeps retrying a
+5xx (SendGrid for 24 hours), so events wait for the configuration instead of being dropped as forged.
+
+Processing (``channels.outcomes.process_pending``) runs after the response, in its own session:
+``schedule_processing`` is the one seam, which the Workers issue swaps for a Celery task enqueued after
+commit. A failed run leaves its events unprocessed for the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+from starlette.datastructures import ImmutableMultiDict
+
+from channels.events import (
+    TWILIO_MESSAGE_KEY_PARAM,
+    TWILIO_STATUS_PATH,
+    ParsedEvent,
+    parse_sendgrid,
+    parse_twilio_inbound,
+    parse_twilio_status,
+    sendgrid_key_is_valid,
+    store_events,
+    verify_sendgrid,
+    verify_twilio,
+)
+from channels.factory import sms_sender
+from channels.keywords import SmsProgram
+from channels.outcomes import BATCH, process_pending
+from core.clock import utcnow
+from core.db import Database
+from core.errors import ServiceUnavailable, ValidationFailed
+from core.settings import Settings
+from guardrails.context import BrandRules
+from web.deps import DatabaseDep, SessionDep, SettingsDep, read_body
+from web.errors import responses
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["webhooks"])
+
+# SendGrid posts every 30 s or at 768 KB, whichever comes first (reference §3.2); leave room above that.
+MAX_SENDGRID_BYTES = 1024 * 1024
+# A Twilio callback is a few dozen short form fields; an inbound SMS body is at most 1,600 characters.
+MAX_TWILIO_BYTES = 64 * 1024
+SENDGRID_SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
+SENDGRID_TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
+TWILIO_SIGNATURE = "X-Twilio-Signature"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+class WebhookAck(BaseModel):
+    """Events stored now, and events stored before (a replay) or repeated in the body."""
+
+    stored: int
+    duplicates: int
+
+
+# --- verification dependencies ------------------------------------------------------------------------------
+
+
+async def sendgrid_events(request: Request, settings: SettingsDep) -> list[ParsedEvent]:
+    """The verified, parsed events of a SendGrid Event Webhook request."""
+    public_key = settings.sendgrid_webhook_public_key.strip()
+    if not public_key or not sendgrid_key_is_valid(public_key):
+        raise ServiceUnavailable(
+            "the SendGrid event webhook is not configured: set NUDGE_SENDGRID_WEBHOOK_PUBLIC_KEY to the "
+            "verification key of Signed Event Webhook Requests"
+        )
+    raw = await read_body(request, MAX_SENDGRID_BYTES)
+    verify_sendgrid(
+        raw,
+        signature=request.headers.get(SENDGRID_SIGNATURE),
+        timestamp=request.headers.get(SENDGRID_TIMESTAMP),
+        public_key=public_key,
+        now=utcnow(),
+        max_age=settings.webhook_max_age_seconds,
+    )
+    return parse_sendgrid(raw)
+
+
+async def twilio_form(request: Request, settings: SettingsDep) -> ImmutableMultiDict[str, str]:
+    """The verified form fields of a Twilio webhook request."""
+    auth_token = settings.twilio_auth_token.get_secret_value()
+    if not auth_token:
+        raise ServiceUnavailable("Twilio webhooks are not configured: set NUDGE_TWILIO_AUTH_TOKEN")
+    raw = await read_body(request, MAX_TWILIO_BYTES)
+    # Form bodies are ASCII (percent-encoded); latin-1 never fails, and parse_qsl decodes the escapes as UTF-8.
+    form = ImmutableMultiDict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+    verify_twilio(_public_url(settings, request), form, request.headers.get(TWILIO_SIGNATURE), auth_token)
+    return form
+
+
+def _public_url(settings: Settings, request: Request) -> str:
+    """The URL Twilio signed: the public one. Behind a TLS-terminating proxy or a load balancer this server
+    sees another scheme, host or port (``http://10.0.0.5:8000``), so the URL is rebuilt from
+    ``public_base_url``, with the path and the query string exactly as received."""
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    url = settings.public_base_url.rstrip("/") + request.url.path
+    return f"{url}?{query}" if query else url
+
+
+SendGridEvents = Annotated[list[ParsedEvent], Depends(sendgrid_events)]
+TwilioForm = Annotated[ImmutableMultiDict[str, str], Depends(twilio_form)]
+
+
+# --- routes -------------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/webhooks/sendgrid",
+    status_code=202,
+    summary="SendGrid Event Webhook (signed)",
+    responses=responses(400, 401, 413, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "SendGrid's JSON array of events, signed (Signed Event Webhook Requests); "
+            f"at most {MAX_SENDGRID_BYTES} bytes.",
+            "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}},
+        }
+    },
+)
+def sendgrid(
+    events: SendGridEvents,
+    session: SessionDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> WebhookAck:
+    """Store each event not stored before (by `sg_event_id`, or its content when retried under a new id);
+    delivery and engagement outcomes and suppressions follow within seconds."""
+    return _store(events, session, database, settings, background)
+
+
+@router.post(
+    TWILIO_STATUS_PATH,  # channels builds the StatusCallback URLs with it
+    status_code=202,
+    summary="Twilio message status callback (signed)",
+    responses=responses(400, 401, 413, 503),
+    response_class=Response,
+)
+def twilio_status(
+    request: Request,
+    form: TwilioForm,
+    session: SessionDep,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> Response:
+    """Store the status once per message and status; the `mk` query parameter names our message."""
+    event = parse_twilio_status(form, request.query_params.get(TWILIO_MESSAGE_KEY_PARAM))
+    _store([event], session, database, settings, background)
+    return Response(status_code=202)
+
+
+@router.post(
+    "/webhooks/twilio/inbound",
+    summary="Twilio incoming SMS (signed)",
+    responses=responses(400, 401, 413, 503),
+    response_class=Response,
+)
+def twilio_inbound(
+    form: TwilioForm, session: SessionDep, database: DatabaseDep, settings: SettingsDep, background: BackgroundTasks
+) -> Response:
+    """Store the message once; STOP, START and HELP are acted on in the background.
+
+    The answer is empty TwiML: replies go out through the API (the SMS sender), so each is recorded as a message.
+    """
+    _store([parse_twilio_inbound(form)], session, database, settings, background)
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+def _store(
+    events: list[ParsedEvent],
+    session: Session,
+    database: Database,
+    settings: Settings,
+    background: BackgroundTasks,
+) -> WebhookAck:
+    result = store_events(session, events, received_at=utcnow())
+    if result.stored:
+        schedule_processing(background, database, settings)
+    return WebhookAck(stored=len(result.stored), duplicates=result.duplicates)
+
+
+# --- processing ---------------------------------------------------------------------------------------------
+
+
+def schedule_processing(background: BackgroundTasks, database: Database, settings: Settings) -> None:
+    """Process the stored events after the response has gone (and the request's session has committed).
+
+    The seam the Workers issue replaces with a Celery task enqueued after commit.
+    """
+    background.add_task(process_stored_events, database, settings)
+
+
+def process_stored_events(database: Database, settings: Settings) -> None:
+    """Process pending events batch by batch, each in its own transaction, until none is left.
+
+    A background task is a process edge: a failure is logged with its traceback and the batch rolls back,
+    so its events stay pending for the next run.
+    """
+    program = sms_program(settings)
+    try:
+        while True:
+            with database.session() as session:
+                sender = sms_sender(settings, session)
+                result = process_pending(session, settings, utcnow(), sender, program=program)
+            if result.events < BATCH:
+                return
+    except Exception:
+        logger.exception("processing webhook events failed; they stay pending for the next run")
+
+
+def sms_program(settings: Settings) -> SmsProgram | None:
+    """What the keyword replies quote: the brand's name, its sender address as the support contact, and the
+    weekly cap on marketing texts as the frequency. ``None`` (keywords still acted on, no reply) if the brand
+    rules cannot be read or the replies would not fit one segment: an opt-out must never wait for a fix."""
+    try:
+        brand = BrandRules.load(settings.brand_rules_path)
+        frequency = f"Up to {settings.send_sms_max_per_week} msgs/week"
+        return SmsProgram(brand_name=brand.brand_name, support_contact=brand.sender_address, frequency=frequency)
+    except ValidationFailed:
+        logger.exception("the SMS keyword replies cannot be built; keywords are recorded without a reply")
+        return None
