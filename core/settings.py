@@ -163,6 +163,18 @@ class Settings(BaseSettings):
     twilio_messaging_service_sid: str = Field(default="", description="The Messaging Service that sends (MG…).")
     webhook_max_age_seconds: int = Field(default=300, gt=0, description="Older signed events are refused.")
 
+    # Workers (workers/): Celery on Redis in production; embedded, Celery's SQLAlchemy transport on a SQLite file.
+    redis_url: str = Field(default="", description="Redis for Celery's broker and results; empty: embedded.")
+    celery_always_eager: bool = Field(default=False, description="Run tasks in the caller (tests, one-off CLI).")
+    send_batch_size: int = Field(default=500, ge=1, le=1000, description="Recipients per send task.")
+    retention_schedule: str = Field(
+        default="0 9 1 * *", description="Cron (UTC) of the scheduled retention plan: monthly, 1st at 09:00."
+    )
+    cart_trigger_window_minutes: int = Field(default=60, ge=1, description="Abandoned-cart wait before the check.")
+    cart_trigger_cooldown_days: int = Field(
+        default=7, ge=0, description="At most one abandoned-cart message per customer in this many days."
+    )
+
     # Throughput, not per customer (guardrails.ratelimit): every triggered send of this process shares it.
     triggered_send_max_per_second: float = Field(
         default=10.0, gt=0, description="Hard limit: real-time (triggered) sends per second, bursts up to 1 s worth."
@@ -190,6 +202,15 @@ class Settings(BaseSettings):
     def models_path(self) -> Path:
         """Where model artifacts are written: ``NUDGE_MODEL_DIR``, else ``<data_dir>/models``."""
         return self.model_dir or self.data_dir / "models"
+
+    @property
+    def celery_broker_url(self) -> str:
+        """Redis when configured, else Celery's SQLAlchemy transport on ``<data_dir>/celery.db``."""
+        return self.redis_url or f"sqla+sqlite:///{(self.data_dir / 'celery.db').resolve()}"
+
+    @property
+    def celery_result_backend(self) -> str:
+        return self.redis_url or f"db+sqlite:///{(self.data_dir / 'celery-results.db').resolve()}"
 
     @property
     def is_sqlite(self) -> bool:

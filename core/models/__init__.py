@@ -3,6 +3,16 @@
 from core.models.agents import CreativeItem, CreativeKind, LlmCacheEntry, LlmCall, Offer, OfferKind
 from core.models.base import Base
 from core.models.budget import Budget, BudgetScope
+from core.models.campaign import (
+    Assignment,
+    AuditEntry,
+    Campaign,
+    CampaignKind,
+    CampaignState,
+    CampaignVariant,
+    TriggerCheck,
+    TriggerStatus,
+)
 from core.models.cart import Cart, CartStatus
 from core.models.consent import (
     Channel,
@@ -22,9 +32,15 @@ from core.models.source import Source
 from core.models.subscription import Subscription
 
 __all__ = [
+    "Assignment",
+    "AuditEntry",
     "Base",
     "Budget",
     "BudgetScope",
+    "Campaign",
+    "CampaignKind",
+    "CampaignState",
+    "CampaignVariant",
     "Cart",
     "CartStatus",
     "Channel",
@@ -59,4 +75,6 @@ __all__ = [
     "Suppression",
     "SuppressionReason",
     "TrainingRun",
+    "TriggerCheck",
+    "TriggerStatus",
 ]
