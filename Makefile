@@ -44,8 +44,11 @@ serve: setup  ## The API on http://127.0.0.1:8000
 migrate: setup
 	$(BIN)/nudge db upgrade
 
-worker beat: setup
-	@echo "make $@: there is no Celery app yet; it arrives with the Workers and lifecycle issue" >&2; exit 2
+worker: setup  ## A Celery worker on every queue (NUDGE_REDIS_URL, else the SQLite broker under var/)
+	$(BIN)/nudge worker
+
+beat: setup  ## The Celery scheduler: retention runs and the per-minute backstops (run one per deployment)
+	$(BIN)/nudge beat
 
 bench: setup  ## Benchmarks; they print their figures
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -49,7 +49,7 @@ def segment_briefs(
         if len(group) < MIN_SEGMENT_SIZE:
             continue
         as_of = inputs.scored_as_of[str(kind)]
-        segment = _segment(session, ModelKind(str(kind)), group, as_of)
+        segment = segment_profile(session, ModelKind(str(kind)), group, as_of)
         offers = _offers(session, segment.name, at)
         briefs.append(
             Brief(
@@ -66,7 +66,8 @@ def segment_briefs(
     return briefs
 
 
-def _segment(session: Session, kind: ModelKind, group: pd.DataFrame, as_of: datetime) -> SegmentProfile:
+def segment_profile(session: Session, kind: ModelKind, group: pd.DataFrame, as_of: datetime) -> SegmentProfile:
+    """The aggregates of one targeted group (its name is the segment key campaigns assign customers to)."""
     ids = group["customer_id"].astype(int).tolist()
     risk = _risk(float(group["p"].mean()))
     if kind is ModelKind.CHURN_CONTRACTUAL:

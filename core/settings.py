@@ -165,7 +165,9 @@ class Settings(BaseSettings):
 
     # Workers (workers/): Celery on Redis in production; embedded, Celery's SQLAlchemy transport on a SQLite file.
     redis_url: str = Field(default="", description="Redis for Celery's broker and results; empty: embedded.")
-    celery_always_eager: bool = Field(default=False, description="Run tasks in the caller (tests, one-off CLI).")
+    celery_always_eager: bool | None = Field(
+        default=None, description="Run tasks in the caller; empty: yes without Redis (one process does it all)."
+    )
     send_batch_size: int = Field(default=500, ge=1, le=1000, description="Recipients per send task.")
     retention_schedule: str = Field(
         default="0 9 1 * *", description="Cron (UTC) of the scheduled retention plan: monthly, 1st at 09:00."
@@ -207,6 +209,11 @@ class Settings(BaseSettings):
     def celery_broker_url(self) -> str:
         """Redis when configured, else Celery's SQLAlchemy transport on ``<data_dir>/celery.db``."""
         return self.redis_url or f"sqla+sqlite:///{(self.data_dir / 'celery.db').resolve()}"
+
+    @property
+    def celery_eager(self) -> bool:
+        """Whether tasks run in the caller: as set, else when there is no Redis (the embedded default)."""
+        return self.celery_always_eager if self.celery_always_eager is not None else not self.redis_url
 
     @property
     def celery_result_backend(self) -> str:

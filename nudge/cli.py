@@ -6,6 +6,7 @@ import typer
 
 from nudge.commands import (
     budgets,
+    campaign,
     check,
     creative,
     db,
@@ -18,6 +19,7 @@ from nudge.commands import (
     plan,
     serve,
     sources,
+    worker,
 )
 
 app = typer.Typer(
@@ -40,6 +42,9 @@ app.command("draft")(draft.draft)
 app.add_typer(budgets.app, name="budgets")
 app.command("check")(check.check)
 app.add_typer(outbox.app, name="outbox")
+app.add_typer(campaign.app, name="campaign")
+app.command("worker")(worker.worker)
+app.command("beat")(worker.beat)
 
 
 def main() -> None:

@@ -32,8 +32,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.database.dispose()
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
-    """The app, on ``database`` (default: the configured one); shutdown disposes it."""
+def create_app(
+    settings: Settings | None = None,
+    database: Database | None = None,
+    *,
+    schedule_processing: webhooks.ScheduleProcessing | None = None,
+) -> FastAPI:
+    """The app, on ``database`` (default: the configured one); shutdown disposes it.
+
+    ``schedule_processing`` starts the processing of stored webhook events; ``nudge.asgi`` gives the Celery
+    task, and without one they are processed in this process after the request commits.
+    """
     settings = settings or get_settings()
     check_configured(settings)  # a selected provider without its settings fails here, at start, not at a send
     # Only health checks and signed webhooks may be public; until the API has accounts, production serves no docs.
@@ -49,6 +58,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = database or settings.open_database()
+    app.state.schedule_processing = schedule_processing or webhooks.process_after_commit(app.state.database, settings)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(intake.router)

@@ -4,24 +4,29 @@ The provider's signature is the only authentication. Each route runs one pipelin
 refused request writes nothing:
 
     503 (the webhook's secret is not configured) → 413 (body size) → 401 (signature, timestamp)
-    → 400 (payload) → store each event once → 202 → process in the background
+    → 400 (payload) → store each event once → 202 → process after the commit (``schedule_processing``)
 
 Answering 503 when the secret is missing, rather than 401, is deliberate: the provider keeps retrying a
 5xx (SendGrid for 24 hours), so events wait for the configuration instead of being dropped as forged.
 
-Processing (``channels.outcomes.process_pending``) runs after the response, in its own session:
-``schedule_processing`` is the one seam, which the Workers issue swaps for a Celery task enqueued after
-commit. A failed run leaves its events unprocessed for the next one.
+Processing (``channels.outcomes.process_pending``) starts once the request's session has committed, through
+one seam, ``schedule_processing``: it calls the ``ScheduleProcessing`` the app factory was given. The full
+application (``nudge.asgi``) gives it the Celery task ``nudge.events.process``, enqueued after commit; web
+cannot import workers (they are siblings), so it is handed the function rather than reaching for it. An app
+built without one (tests, ``uvicorn --factory web.app:create_app``) processes in this process, also after the
+commit. A failed run leaves its events unprocessed for the next one (beat runs the task every minute).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 from starlette.datastructures import ImmutableMultiDict
 
@@ -45,7 +50,7 @@ from core.db import Database
 from core.errors import ServiceUnavailable, ValidationFailed
 from core.settings import Settings
 from guardrails.context import BrandRules
-from web.deps import DatabaseDep, SessionDep, SettingsDep, read_body
+from web.deps import SessionDep, SettingsDep, read_body
 from web.errors import responses
 
 logger = logging.getLogger(__name__)
@@ -113,6 +118,16 @@ def _public_url(settings: Settings, request: Request) -> str:
     return f"{url}?{query}" if query else url
 
 
+ScheduleProcessing = Callable[[Session], None]
+"""Called in the request after new events are stored in the session; must act only if that session commits."""
+
+
+def get_schedule_processing(request: Request) -> ScheduleProcessing:
+    schedule: ScheduleProcessing = request.app.state.schedule_processing
+    return schedule
+
+
+ProcessingDep = Annotated[ScheduleProcessing, Depends(get_schedule_processing)]
 SendGridEvents = Annotated[list[ParsedEvent], Depends(sendgrid_events)]
 TwilioForm = Annotated[ImmutableMultiDict[str, str], Depends(twilio_form)]
 
@@ -137,13 +152,11 @@ TwilioForm = Annotated[ImmutableMultiDict[str, str], Depends(twilio_form)]
 def sendgrid(
     events: SendGridEvents,
     session: SessionDep,
-    database: DatabaseDep,
-    settings: SettingsDep,
-    background: BackgroundTasks,
+    schedule: ProcessingDep,
 ) -> WebhookAck:
     """Store each event not stored before (by `sg_event_id`, or its content when retried under a new id);
     delivery and engagement outcomes and suppressions follow within seconds."""
-    return _store(events, session, database, settings, background)
+    return _store(events, session, schedule)
 
 
 @router.post(
@@ -157,13 +170,11 @@ def twilio_status(
     request: Request,
     form: TwilioForm,
     session: SessionDep,
-    database: DatabaseDep,
-    settings: SettingsDep,
-    background: BackgroundTasks,
+    schedule: ProcessingDep,
 ) -> Response:
     """Store the status once per message and status; the `mk` query parameter names our message."""
     event = parse_twilio_status(form, request.query_params.get(TWILIO_MESSAGE_KEY_PARAM))
-    _store([event], session, database, settings, background)
+    _store([event], session, schedule)
     return Response(status_code=202)
 
 
@@ -173,46 +184,45 @@ def twilio_status(
     responses=responses(400, 401, 413, 503),
     response_class=Response,
 )
-def twilio_inbound(
-    form: TwilioForm, session: SessionDep, database: DatabaseDep, settings: SettingsDep, background: BackgroundTasks
-) -> Response:
-    """Store the message once; STOP, START and HELP are acted on in the background.
+def twilio_inbound(form: TwilioForm, session: SessionDep, schedule: ProcessingDep) -> Response:
+    """Store the message once; STOP, START and HELP are acted on when it is processed.
 
     The answer is empty TwiML: replies go out through the API (the SMS sender), so each is recorded as a message.
     """
-    _store([parse_twilio_inbound(form)], session, database, settings, background)
+    _store([parse_twilio_inbound(form)], session, schedule)
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
-def _store(
-    events: list[ParsedEvent],
-    session: Session,
-    database: Database,
-    settings: Settings,
-    background: BackgroundTasks,
-) -> WebhookAck:
+def _store(events: list[ParsedEvent], session: Session, schedule: ScheduleProcessing) -> WebhookAck:
     result = store_events(session, events, received_at=utcnow())
     if result.stored:
-        schedule_processing(background, database, settings)
+        schedule_processing(session, schedule)
     return WebhookAck(stored=len(result.stored), duplicates=result.duplicates)
 
 
 # --- processing ---------------------------------------------------------------------------------------------
 
 
-def schedule_processing(background: BackgroundTasks, database: Database, settings: Settings) -> None:
-    """Process the stored events after the response has gone (and the request's session has committed).
+def schedule_processing(session: Session, schedule: ScheduleProcessing) -> None:
+    """The one seam: arrange for the events just stored in ``session`` to be processed once it commits."""
+    schedule(session)
 
-    The seam the Workers issue replaces with a Celery task enqueued after commit.
-    """
-    background.add_task(process_stored_events, database, settings)
+
+def process_after_commit(database: Database, settings: Settings) -> ScheduleProcessing:
+    """The in-process ``ScheduleProcessing``: ``process_stored_events`` runs when the session commits (a
+    rollback stores nothing, so there is nothing to process)."""
+
+    def schedule(session: Session) -> None:
+        sa_event.listen(session, "after_commit", lambda _session: process_stored_events(database, settings), once=True)
+
+    return schedule
 
 
 def process_stored_events(database: Database, settings: Settings) -> None:
     """Process pending events batch by batch, each in its own transaction, until none is left.
 
-    A background task is a process edge: a failure is logged with its traceback and the batch rolls back,
-    so its events stay pending for the next run.
+    Running after the request's commit is a process edge: a failure is logged with its traceback and the batch
+    rolls back, so its events stay pending for the next run.
     """
     program = sms_program(settings)
     try:

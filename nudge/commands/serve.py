@@ -11,7 +11,7 @@ from uvicorn.supervisors import Multiprocess
 from core.settings import get_settings
 from nudge.commands.common import clean_errors, ready_database
 
-APP = "web.app:create_app"
+APP = "nudge.asgi:create_app"  # the API wired to the workers
 
 
 def serve(

@@ -35,7 +35,7 @@ def test_embedded_serve_migrates_the_database_then_runs_the_app_factory(
     assert result.exit_code == 0, result.output
     assert uvicorn_runs == [
         {
-            "target": "web.app:create_app",
+            "target": "nudge.asgi:create_app",
             "factory": True,
             "host": "127.0.0.1",
             "port": 9123,
@@ -80,5 +80,5 @@ def test_several_workers_share_a_listener_whose_connections_get_tcp_nodelay(
 
     assert result.exit_code == 0, result.output
     # proto IPPROTO_TCP is what makes asyncio set TCP_NODELAY on accepted connections (Kludex/uvicorn#3149).
-    assert started == [("web.app:create_app", 2, socket.IPPROTO_TCP)]
+    assert started == [("nudge.asgi:create_app", 2, socket.IPPROTO_TCP)]
     assert uvicorn_runs == []

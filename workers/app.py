@@ -1,0 +1,145 @@
+"""The Celery app, built from the settings (``celery -A workers.app worker``).
+
+Production: Redis is the broker and the result backend (``NUDGE_REDIS_URL``). Embedded: Celery's SQLAlchemy
+transport on a SQLite file under ``NUDGE_DATA_DIR``, or, with ``NUDGE_CELERY_ALWAYS_EAGER``, no broker at all:
+tasks run in the caller. The same task code runs in all three.
+
+Each app carries its ``Settings`` and opens one ``Database`` per process, lazily, so a prefork child never
+uses a connection its parent opened; tasks reach both through ``task.app`` (see ``runtime``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from celery.signals import worker_process_init
+from kombu import Queue
+
+from core.db import Database
+from core.settings import Settings, get_settings
+
+SENDS, TRIGGERS, EVENTS, DEFAULT = "sends", "triggers", "events", "default"
+QUEUES = (SENDS, TRIGGERS, EVENTS, DEFAULT)
+
+START_DUE = "nudge.campaigns.start_due"
+START_SENDING = "nudge.campaigns.start_sending"
+SEND_BATCH = "nudge.campaigns.send_batch"
+RUN_RETENTION = "nudge.campaigns.run_retention"
+CHECK_CART = "nudge.triggers.check_cart"
+SCAN_CARTS = "nudge.triggers.scan"
+PROCESS_EVENTS = "nudge.events.process"
+
+# Each task's queue, so a worker can be started for one family of work (``nudge worker --queues sends``).
+# Routes live here, not on the task decorators: Celery 5.7 deprecates the ``queue`` task attribute (no effect
+# in 6.0). A task not listed goes to ``default``.
+ROUTES = {
+    START_DUE: {"queue": SENDS},
+    START_SENDING: {"queue": SENDS},
+    SEND_BATCH: {"queue": SENDS},
+    RUN_RETENTION: {"queue": DEFAULT},
+    CHECK_CART: {"queue": TRIGGERS},
+    SCAN_CARTS: {"queue": TRIGGERS},
+    PROCESS_EVENTS: {"queue": EVENTS},
+}
+# The longest hard time limit of any task (workers.tasks: the retention run).
+LONGEST_TASK_SECONDS = 30 * 60
+# Redis gives an unacknowledged message to another worker after this long. With acks_late that covers a task
+# that is still running, and also one a worker holds for its ETA; so it must exceed the longest task, and no
+# task is scheduled further ahead than MAX_ETA_SECONDS (a later deferral re-checks and defers again).
+VISIBILITY_TIMEOUT_SECONDS = 6 * 60 * 60
+MAX_ETA_SECONDS = VISIBILITY_TIMEOUT_SECONDS - 60 * 60
+RESULT_EXPIRES_SECONDS = 24 * 60 * 60
+
+
+class NudgeCelery(Celery):
+    """A Celery app that carries Nudge's settings and a per-process database."""
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__("nudge", **options)
+        self.settings = settings
+        self._database: Database | None = None
+
+    @property
+    def database(self) -> Database:
+        """The database of this process, opened on first use."""
+        if self._database is None:
+            self._database = self.settings.open_database()
+        return self._database
+
+    def forget_database(self) -> None:
+        """Drop the database (and its pooled connections) so the next use opens a fresh one."""
+        if self._database is not None:
+            self._database.dispose()
+            self._database = None
+
+
+def create_celery(settings: Settings, *, set_as_current: bool = False) -> NudgeCelery:
+    """A Celery app configured from ``settings``.
+
+    Parameters
+    ----------
+    settings : Settings
+        ``redis_url`` (empty: the SQLAlchemy transport on SQLite), ``celery_eager``, ``data_dir``.
+    set_as_current : bool
+        Make it the app that ``workers.tasks`` resolve to (the process's app does; tests choose).
+
+    Returns
+    -------
+    NudgeCelery
+        The configured app; ``workers.tasks`` is imported by its workers.
+    """
+    app = NudgeCelery(settings, set_as_current=set_as_current)
+    app.conf.update(_config(settings))
+    return app
+
+
+def _config(settings: Settings) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "broker_url": settings.celery_broker_url,
+        "result_backend": settings.celery_result_backend,
+        "result_expires": RESULT_EXPIRES_SECONDS,
+        "imports": ("workers.tasks",),
+        "task_always_eager": settings.celery_eager,
+        # Eager runs a task as a worker would, in the caller: transient errors are retried (at once: eager has
+        # no countdown), a failure is logged and kept in the result, whose .get() raises it. Propagating would
+        # break retries (Celery raises Retry instead) and the after-commit sends of the caller's other tasks.
+        "task_eager_propagates": False,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        # Every task is idempotent: redelivering one a worker lost is safe; losing it is not.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_queues": tuple(Queue(name) for name in QUEUES),
+        "task_default_queue": DEFAULT,
+        "task_routes": ROUTES,
+        "timezone": "UTC",
+        "enable_utc": True,
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
+    }
+    if settings.redis_url:
+        config["broker_transport_options"] = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
+        config["result_backend_transport_options"] = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
+    return config
+
+
+def runtime(task: Task[Any, Any]) -> tuple[Settings, Database]:
+    """The settings and database of the app ``task`` runs in."""
+    app = task.app
+    if not isinstance(app, NudgeCelery):
+        raise TypeError(f"task {task.name} runs in an app not built by workers.app.create_celery")
+    return app.settings, app.database
+
+
+@worker_process_init.connect
+def _fresh_database_after_fork(**_: Any) -> None:
+    # A forked child inherits its parent's pooled connections; sharing them corrupts both sides' sessions.
+    celery_app.forget_database()
+
+
+celery_app = create_celery(get_settings(), set_as_current=True)
+celery_app.set_default()
