@@ -152,6 +152,14 @@ class BrandRules(BaseModel):
             raise ValidationFailed(f"the sender address {self.sender_address} is not on a sender domain")
 
 
+def is_own_link(url: str, own_origin: str | None) -> bool:
+    """Whether ``url`` points into Nudge's own public origin (see ``CheckContext.own_origin``)."""
+    if not own_origin:
+        return False
+    link, origin = url.strip().lower(), own_origin.lower().rstrip("/")
+    return link == origin or link.startswith(f"{origin}/")
+
+
 def is_within(host: str, domains: tuple[str, ...]) -> bool:
     """Whether ``host`` is one of ``domains`` or a subdomain of one."""
     host = host.lower().rstrip(".")
@@ -186,6 +194,10 @@ class CheckContext:
     injected : frozenset of str
         Payloads (links, codes, addresses, phrases) found in instructions hidden in the creative the draft
         drew on: copy that contains one obeyed the injection.
+    own_origin : str, optional
+        The origin of Nudge's own public URL (``https://nudge.example.com``): unsubscribe and preference
+        links point there, so they are the brand's links too. Production refuses to start unless it is
+        https; the embedded default's loopback origin is accepted as it is, since nothing leaves the outbox.
     max_sms_segments : int
         Segments an SMS may take.
     sms_segment_price : Decimal
@@ -197,5 +209,6 @@ class CheckContext:
     now: datetime
     recipient: RecipientData | None = None
     injected: frozenset[str] = frozenset()
+    own_origin: str | None = None
     max_sms_segments: int = 2
     sms_segment_price: Decimal = Decimal("0.0083")

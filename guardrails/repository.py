@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
@@ -133,9 +134,15 @@ def check_context(session: Session, settings: Settings, *, now: datetime) -> Che
         catalog=catalog(session),
         brand=BrandRules.load(settings.brand_rules_path),
         now=now,
+        own_origin=_origin(settings.public_base_url),
         max_sms_segments=settings.sms_max_segments,
         sms_segment_price=settings.sms_segment_price_usd,
     )
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
 def catalog(session: Session) -> dict[str, CatalogOffer]:

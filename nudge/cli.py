@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from core.settings import get_settings
 from nudge.commands import (
     budgets,
     campaign,
@@ -21,12 +22,21 @@ from nudge.commands import (
     sources,
     worker,
 )
+from workers.app import celery_app
 
 app = typer.Typer(
     help="Nudge: marketing automation planned by models, drafted by LLM agents, approved by people.",
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def _with_current_settings() -> None:
+    """Tasks a command runs or sends use the command's settings (and so its database), read now."""
+    celery_app.configure(get_settings())
+
+
 app.add_typer(db.app, name="db")
 app.add_typer(imports.app, name="import")
 app.command("demo")(demo.demo)

@@ -67,6 +67,13 @@ class NudgeCelery(Celery):
             self._database = self.settings.open_database()
         return self._database
 
+    def configure(self, settings: Settings) -> None:
+        """Follow ``settings`` from now on (broker, eagerness, database): each ``nudge`` command calls it with the
+        settings it runs with, so tasks it runs or sends use the same database as the command."""
+        self.settings = settings
+        self.conf.update(_config(settings))
+        self.forget_database()
+
     def forget_database(self) -> None:
         """Drop the database (and its pooled connections) so the next use opens a fresh one."""
         if self._database is not None:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from core.claims import Claim, find_claims, spoken
 from core.models import OfferKind
-from guardrails.context import CatalogOffer, CheckContext, Message, is_within
+from guardrails.context import CatalogOffer, CheckContext, Message, is_own_link, is_within
 from guardrails.injection import EMAIL_PATTERN, URL_PATTERN, MappedText, folded, unescaped
 from guardrails.report import Finding, Severity
 from guardrails.rule import ALL_CHANNELS, EMAIL, Rule
@@ -410,7 +410,7 @@ def check_link_domain(rule: Rule, message: Message, context: CheckContext) -> It
                 yield _link_finding(
                     rule, "a literal link in a draft", field, text, span, _draft_link_hint(in_attribute)
                 )
-        elif not _allowed_link(url, domains, context.brand.sender_domains):
+        elif not (is_own_link(url, context.own_origin) or _allowed_link(url, domains, context.brand.sender_domains)):
             what = f"a link outside the brand's domains ({', '.join(domains)})"
             yield _link_finding(rule, what, field, text, span, "link only to the brand's own domains")
 

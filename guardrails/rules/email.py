@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from core.claims import Claim, claims_in, find_claims, spoken
-from guardrails.context import CheckContext, Message, is_within
+from guardrails.context import CheckContext, Message, is_own_link, is_within
 from guardrails.report import Finding, Severity
 from guardrails.rule import EMAIL, Rule
 
@@ -40,7 +40,7 @@ _ANCHOR = re.compile(
     r"<a\b[^>]*?\bhref\s*=\s*(?P<quote>[\"'])(?P<href>.*?)(?P=quote)[^>]*>(?P<text>.*?)</a\s*>", re.I | re.DOTALL
 )
 _SLOT_ANCHOR = re.compile(r"<a\b[^>]*?\bhref\s*=\s*([\"'])\s*\{\{unsubscribe_url\}\}\s*\1", re.IGNORECASE)
-_HTTPS_URI = re.compile(r"<\s*(?P<uri>https://[^\s<>]+)\s*>", re.IGNORECASE)
+_ANY_URI = re.compile(r"<\s*([a-z][a-z0-9+.-]*:[^\s<>]+)\s*>", re.IGNORECASE)  # <https://…>, <mailto:…>
 # What ends a line of HTML for "the words just before an anchor": a line or block break, or an earlier link;
 # of those words, the last _NEAR characters count (as the text part's link follows the word within 120).
 _LINE_BREAK = re.compile(r"<(?:br|/?(?:p|div|li|tr|td|th|h[1-6]|table|ul|ol))\b[^>]*>|</a\s*>", re.IGNORECASE)
@@ -79,10 +79,10 @@ def check_unsubscribe_link(rule: Rule, message: Message, context: CheckContext) 
     words: ``Unsubscribe: <a href="https://…/u/…">https://…/u/…</a>``.
     """
     if message.rendered:
-        listed = _listed_uris(message.header("List-Unsubscribe"))
-        yield from _rendered_text_link(rule, message.body_text, listed)
+        listed = _listed_uris(message.header("List-Unsubscribe"), context.own_origin)
+        yield from _rendered_text_link(rule, message.body_text, listed, context.own_origin)
         if message.body_html:
-            yield from _rendered_html_link(rule, message.body_html, listed)
+            yield from _rendered_html_link(rule, message.body_html, listed, context.own_origin)
         return
     if UNSUBSCRIBE_SLOT not in message.body_text:
         yield _no_unsubscribe(rule, "body_text", f"place {UNSUBSCRIBE_SLOT} in the footer, after the postal address")
@@ -90,9 +90,10 @@ def check_unsubscribe_link(rule: Rule, message: Message, context: CheckContext) 
         yield _draft_html_link(rule, message.body_html)
 
 
-def _listed_uris(value: str | None) -> set[str]:
-    """The https URIs of a ``List-Unsubscribe`` header value (none when it is missing)."""
-    return {match.group("uri") for match in _HTTPS_URI.finditer(value or "")}
+def _listed_uris(value: str | None, own_origin: str | None) -> set[str]:
+    """The https (or own-origin) URIs of a ``List-Unsubscribe`` header value (none when it is missing)."""
+    uris = {match.group(1) for match in _ANY_URI.finditer(value or "")}
+    return {uri for uri in uris if _is_secure(uri, own_origin)}
 
 
 def _no_unsubscribe(rule: Rule, field: str, hint: str) -> Finding:
@@ -114,10 +115,10 @@ def _draft_html_link(rule: Rule, body_html: str) -> Finding:
     )
 
 
-def _rendered_text_link(rule: Rule, body_text: str, listed: set[str]) -> Iterator[Finding]:
+def _rendered_text_link(rule: Rule, body_text: str, listed: set[str], own_origin: str | None) -> Iterator[Finding]:
     urls = [match.span("url") for match in _TEXT_UNSUBSCRIBE.finditer(body_text)]
     urls += [match.span() for match in _URL.finditer(body_text) if match.group() in listed]
-    if any(_is_https(body_text[start:end]) for start, end in urls):
+    if any(_is_secure(body_text[start:end], own_origin) for start, end in urls):
         return
     hint = "end the footer with 'Unsubscribe: ' and the recipient's https unsubscribe link"
     if not urls:
@@ -126,9 +127,9 @@ def _rendered_text_link(rule: Rule, body_text: str, listed: set[str]) -> Iterato
     yield _not_https(rule, "body_text", body_text, urls[0], hint)
 
 
-def _rendered_html_link(rule: Rule, body_html: str, listed: set[str]) -> Iterator[Finding]:
+def _rendered_html_link(rule: Rule, body_html: str, listed: set[str], own_origin: str | None) -> Iterator[Finding]:
     links = [match.span("href") for match in _ANCHOR.finditer(body_html) if _unsubscribes(match, body_html, listed)]
-    if any(_is_https(body_html[start:end]) for start, end in links):
+    if any(_is_secure(html.unescape(body_html[start:end]), own_origin) for start, end in links):
         return
     hint = 'end the footer with Unsubscribe: <a href="https://…">https://…</a>, the recipient\'s unsubscribe link'
     if not links:
@@ -145,8 +146,9 @@ def _unsubscribes(anchor: re.Match[str], body_html: str, listed: set[str]) -> bo
     return "unsubscribe" in words.lower() or html.unescape(anchor["href"]).strip() in listed
 
 
-def _is_https(link: str) -> bool:
-    return link.strip().lower().startswith("https://")
+def _is_secure(link: str, own_origin: str | None) -> bool:
+    # https, or Nudge's own origin (https in production, enforced at start; loopback in the embedded default).
+    return link.strip().lower().startswith("https://") or is_own_link(link, own_origin)
 
 
 def _not_https(rule: Rule, field: str, text: str, span: tuple[int, int], hint: str) -> Finding:
@@ -165,16 +167,16 @@ def check_list_unsubscribe(rule: Rule, message: Message, context: CheckContext) 
     """
     if not message.rendered:
         return
-    yield from _list_unsubscribe(rule, message.header("List-Unsubscribe"))
+    yield from _list_unsubscribe(rule, message.header("List-Unsubscribe"), context.own_origin)
     yield from _list_unsubscribe_post(rule, message.header("List-Unsubscribe-Post"))
 
 
-def _list_unsubscribe(rule: Rule, value: str | None) -> Iterator[Finding]:
+def _list_unsubscribe(rule: Rule, value: str | None, own_origin: str | None) -> Iterator[Finding]:
     field = "List-Unsubscribe"
     hint = "set List-Unsubscribe: <https://…> to the recipient's one-click unsubscribe URL (a <mailto:…> may follow)"
     if not value or not value.strip():
         yield rule.finding("the List-Unsubscribe header is missing", field=field, hint=hint)
-    elif not _HTTPS_URI.search(value):
+    elif not _listed_uris(value, own_origin):
         yield rule.finding(
             "the List-Unsubscribe header has no <https://…> URI",
             field=field,

@@ -104,7 +104,7 @@ def draft(
             with db.session() as session:
                 campaign = repository.get_campaign(session, key)
                 service.store_drafts(session, campaign, drafted, actor=actor or _me(), now=utcnow())
-                _show(service.campaign_status(session, campaign))
+                show_status(service.campaign_status(session, campaign))
         finally:
             db.dispose()
 
@@ -197,7 +197,7 @@ def cancel(key: Key, actor: Actor = "", comment: Comment = None) -> None:
 def status(key: Key) -> None:
     """The campaign's state, arms, variants, messages and audit trail."""
     with unit_of_work() as session:
-        _show(service.campaign_status(session, repository.get_campaign(session, key)))
+        show_status(service.campaign_status(session, repository.get_campaign(session, key)))
 
 
 @app.command("list")
@@ -216,7 +216,8 @@ def _act(key: str, action: _Action, actor: str) -> None:
         typer.echo(f"{key}: {campaign.state}")
 
 
-def _show(status: CampaignStatus) -> None:
+def show_status(status: CampaignStatus) -> None:
+    """Print a campaign's state, arms, variants, messages and audit trail."""
     typer.echo(f"{status.key} ({status.name}): {status.state}, {status.kind}, {status.channel}")
     if status.scheduled_at:
         typer.echo(f"  scheduled at {status.scheduled_at.isoformat()}")

@@ -2,7 +2,8 @@
 
 A plain sequence of steps, each printing what it does, so later features add theirs in order:
 load the samples → train churn and CLV models → promote and score → plan a retention campaign →
-import the sample brand → draft the plan's largest segment with the offline model, with guardrail reports.
+import the sample brand → the plan as a campaign (holdout assigned), drafted with the offline model with a
+guardrail report per draft, approved by the demo's sample marketer, sent to the local outbox.
 
 The two samples live in different eras (Telco's snapshot is 2026-10-01, CDNOW ends 1998-06-30), so
 each model is trained and scored as of its own sample's dates, not as of today.
@@ -22,19 +23,24 @@ from agents.embeddings import embeddings_for
 from agents.vectorstore import vector_store
 from audience.samples import CDNOW_END, TELCO_SNAPSHOT, Sample, is_loaded
 from audience.summary import AudienceSummary, summarize
-from campaigns.drafting import draft_briefs, plan_briefs
+from campaigns import repository, service
+from campaigns.drafting import ReviewedDrafts, draft_briefs, plan_briefs
 from campaigns.planning import plan_retention
 from core import migrate
+from core.clock import utcnow
 from core.db import Database
-from core.errors import NudgeError
-from core.models import Channel, ConsentStatus, ModelKind, ModelStage
+from core.errors import Conflict, NudgeError
+from core.models import CampaignState, Channel, ConsentStatus, ModelKind, ModelStage
 from core.settings import Settings, get_settings
 from ml import jobs, registry
+from nudge.commands.campaign import show_status
 from nudge.commands.common import clean_errors, database
 from nudge.commands.creative import SAMPLE_BRAND, describe_brand_import, store_name
 from nudge.commands.draft import show as show_drafts
 from nudge.commands.imports import load_with_progress
 from nudge.commands.plan import print_plan, write_profit_curve
+from workers import tasks
+from workers.enqueue import enqueue_after_commit
 
 
 def demo() -> None:
@@ -51,7 +57,7 @@ def demo() -> None:
                 train_and_score(db, settings, step)
             show_plan(db)
             import_sample_brand(db, settings)
-            draft_sample_campaign(db, settings)
+            run_sample_campaign(db, settings)
         settings = get_settings()
         url = f"http://{settings.api_host}:{settings.api_port}"
         typer.echo(f"\nNext: `make serve` starts the API on {url} (docs at {url}/docs).")
@@ -126,6 +132,10 @@ DEMO_BUDGET = 5_000.0
 DEMO_CAMPAIGN = "demo-retention"
 DEMO_VARIANTS = 2
 DEMO_TONE = "warm, direct"
+DEMO_HOLDOUT = 0.1
+DEMO_SYSTEM = "system:demo"
+# The demo approves as a made-up marketer, and says so wherever the name appears (audit log, status).
+DEMO_APPROVER = "sam.rivera (sample marketer, demo)"
 
 
 def train_and_score(db: Database, settings: Settings, step: ModelStep) -> None:
@@ -172,25 +182,71 @@ def import_sample_brand(db: Database, settings: Settings) -> None:
         typer.echo(f"  {line}")
 
 
-def draft_sample_campaign(db: Database, settings: Settings) -> None:
+def run_sample_campaign(db: Database, settings: Settings) -> None:
+    """The plan as a campaign: planned with its holdout, drafted, approved by the sample marketer, sent."""
+    now = utcnow()
+    with db.session() as session:
+        if not repository.campaign_exists(session, DEMO_CAMPAIGN):
+            typer.echo(
+                f"Campaign {DEMO_CAMPAIGN}: the plan above, {DEMO_HOLDOUT:.0%} of its targets held out to measure lift"
+            )
+            campaign = service.create_retention_campaign(
+                session,
+                key=DEMO_CAMPAIGN,
+                name="Demo retention",
+                channel=Channel.EMAIL,
+                budget=Decimal(str(DEMO_BUDGET)),
+                holdout_fraction=DEMO_HOLDOUT,
+                actor=DEMO_SYSTEM,
+                now=now,
+            )
+            service.plan_campaign(session, campaign, actor=DEMO_SYSTEM, now=now)
+        state = repository.get_campaign(session, DEMO_CAMPAIGN).state
+    if state is CampaignState.PLANNED:
+        drafted = draft_sample_campaign(db, settings)
+        if drafted:
+            approve_and_send(db, drafted, now)
+    else:
+        typer.echo(f"Campaign {DEMO_CAMPAIGN} already exists ({state}): not drafting or sending it again")
+    with db.session() as session:
+        show_status(service.campaign_status(session, repository.get_campaign(session, DEMO_CAMPAIGN)))
+
+
+def draft_sample_campaign(db: Database, settings: Settings) -> list[ReviewedDrafts]:
     typer.echo(
-        f"Drafting {DEMO_VARIANTS} e-mail variants for the plan's largest segment with the {settings.llm.value} model "
-        "(the offline model takes a few minutes on 2 CPUs; a second run answers from the cache):"
+        f"Drafting {DEMO_VARIANTS} e-mail variants for the plan's segment with the {settings.llm.value} model "
+        "(the offline model takes a few minutes on 2 CPUs):"
     )
     briefs = plan_briefs(
-        db,
-        DEMO_CAMPAIGN,
-        budget=DEMO_BUDGET,
-        channel=Channel.EMAIL,
-        n_variants=DEMO_VARIANTS,
-        tone=DEMO_TONE,
-        max_segments=1,
+        db, DEMO_CAMPAIGN, budget=DEMO_BUDGET, channel=Channel.EMAIL, n_variants=DEMO_VARIANTS, tone=DEMO_TONE
     )
     try:
         drafted = draft_briefs(db, settings, briefs)
     except NudgeError as error:  # a tour goes on: say what failed and why, then show the rest
         typer.echo(f"  no draft passed its checks: {error.message}")
-        return
+        return []
     for drafts in drafted:
         show_drafts(drafts)
         typer.echo(f"  saved: {drafts.save(settings.data_dir / 'drafts')} (`nudge check` re-checks it)")
+    return drafted
+
+
+def approve_and_send(db: Database, drafted: list[ReviewedDrafts], now: datetime) -> None:
+    """Store the drafts, submit them, approve as the demo's sample marketer, and send now to the outbox."""
+    with db.session() as session:
+        campaign = repository.get_campaign(session, DEMO_CAMPAIGN)
+        service.store_drafts(session, campaign, drafted, actor=DEMO_SYSTEM, now=now)
+        service.submit(session, campaign, actor=DEMO_SYSTEM, now=now)
+    typer.echo(f"Approval: {DEMO_APPROVER} reviews the drafts and their guardrail reports (the demo does this for you)")
+    with db.session() as session:
+        campaign = repository.get_campaign(session, DEMO_CAMPAIGN)
+        try:
+            service.approve(session, campaign, actor=DEMO_APPROVER, now=now, comment="approved in the demo")
+        except Conflict as error:
+            typer.echo(f"  not approved: {error.message}")
+            return
+        sending = utcnow()
+        service.schedule(session, campaign, sending, actor=DEMO_APPROVER, now=sending)
+        service.start(session, campaign, actor=DEMO_APPROVER, now=sending)
+        enqueue_after_commit(session, tasks.start_sending, campaign.id)  # runs once the approval is committed
+    typer.echo("Sending to the local outbox (send-time checks per recipient; `nudge outbox` lists the messages):")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from audience import samples
 from audience.samples import Sample
 from core.db import Database
-from core.models import Customer, Order
+from core.models import Assignment, Customer, Message, MessageStatus, Order, OutboxMessage
 from nudge.cli import app
 
 runner = CliRunner()
@@ -121,26 +121,49 @@ def test_demo_runs_the_loop_on_the_real_samples_then_reuses_what_it_made(
     assert "  customers       30,613 (30,613 with generated contact details)" in lines
     assert "churn_contractual: v1 already in production; not retraining" in lines
     assert "  scored 5,174 customers as of 2026-10-01" in lines
-    plan, brand, drafts = _sections(second.stdout)
-    first_plan, first_brand, first_drafts = _sections(first.stdout)
+    plan, brand, campaign = _sections(second.stdout)
+    first_plan, first_brand, first_campaign = _sections(first.stdout)
     assert plan == first_plan  # scoring again as of the same dates gives the same plan
     assert "  production stopped by: max_budget (ranking ev_per_cost)" in plan
     assert (tmp_path / "var" / "plans" / "profit_curve.png").stat().st_size > 10_000
     assert first_brand[1] == "  offers.json: 12 offers (12 new, 0 updated, 0 unchanged)"
     assert brand[1] == "  offers.json: 12 offers (0 new, 0 updated, 12 unchanged)"
-    # The second run's drafts come from the LLM cache: the same copy, no tokens spent.
-    assert drafts == [re.sub(r"tokens \d+\+\d+", "tokens 0+0", line) for line in first_drafts]
-    assert drafts[2].startswith("demo-retention-subscribers_month_to_month: 656 customers, email, offers ")
-    assert any(line.startswith("    guardrails: passes") for line in drafts)  # at least one variant passed
+    # The first run plans, drafts, approves as the sample marketer and sends to the outbox; the second only reports.
+    assert first_campaign[0] == "Campaign demo-retention: the plan above, 10% of its targets held out to measure lift"
+    assert first_campaign[2].startswith("demo-retention-subscribers_month_to_month: 656 customers, email, offers ")
+    assert any(line.startswith("    guardrails: passes") for line in first_campaign)  # at least one variant passed
     saved = tmp_path / "var" / "drafts" / "demo-retention-subscribers_month_to_month.json"
-    assert f"  saved: {saved} (`nudge check` re-checks it)" in drafts
+    assert f"  saved: {saved} (`nudge check` re-checks it)" in first_campaign
+    assert (
+        "Approval: sam.rivera (sample marketer, demo) reviews the drafts and their guardrail reports "
+        "(the demo does this for you)" in first_campaign
+    )
+    assert campaign[0] == "Campaign demo-retention already exists (sent): not drafting or sending it again"
+    status = campaign[1:]
+    assert status == first_campaign[first_campaign.index(status[0]) :]
+    assert status[0] == "demo-retention (Demo retention): sent, retention, email"
+    assert re.fullmatch(r"  arms: holdout \d+(, v\d [\d,]+)+", status[2])
+    with cli_db.session() as session:
+        sent = session.scalar(select(func.count()).select_from(Message).where(Message.status == MessageStatus.SENT))
+        outbox = session.scalar(select(func.count()).select_from(OutboxMessage))
+        holdout = session.scalar(select(func.count()).select_from(Assignment).where(Assignment.arm == "holdout"))
+        held_out_messages = session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .join(Assignment, Assignment.customer_id == Message.customer_id)
+            .where(Assignment.arm == "holdout")
+        )
+    assert sent == outbox > 0
+    assert f"  messages: sent {sent:,}" in status
+    assert holdout > 0
+    assert held_out_messages == 0  # the holdout gets nothing
 
 
 def _sections(stdout: str) -> tuple[list[str], list[str], list[str]]:
-    """The demo's plan, brand import and drafting sections, each from its heading to the next."""
+    """The demo's plan, brand import and campaign sections, each from its heading to the next."""
     lines = stdout.splitlines()
     plan = lines.index("Retention plan under a $5,000 budget (assumptions: `nudge plan --help`):")
     brand = next(i for i, line in enumerate(lines) if line.startswith("The sample brand's offers"))
-    drafting = next(i for i, line in enumerate(lines) if line.startswith("Drafting 2 e-mail variants"))
+    campaign = next(i for i, line in enumerate(lines) if line.startswith("Campaign demo-retention"))
     end = next(i for i, line in enumerate(lines) if line.startswith("Next: "))
-    return lines[plan:brand], lines[brand:drafting], lines[drafting:end]
+    return lines[plan:brand], lines[brand:campaign], [line for line in lines[campaign:end] if line]
