@@ -30,6 +30,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 from starlette.datastructures import ImmutableMultiDict
 
+from campaigns.outcomes import process_events
 from channels.events import (
     TWILIO_MESSAGE_KEY_PARAM,
     TWILIO_STATUS_PATH,
@@ -42,14 +43,11 @@ from channels.events import (
     verify_sendgrid,
     verify_twilio,
 )
-from channels.factory import sms_sender
-from channels.keywords import SmsProgram
-from channels.outcomes import BATCH, process_pending
+from channels.outcomes import BATCH
 from core.clock import utcnow
 from core.db import Database
-from core.errors import ServiceUnavailable, ValidationFailed
+from core.errors import ServiceUnavailable
 from core.settings import Settings
-from guardrails.context import BrandRules
 from web.deps import SessionDep, SettingsDep, read_body
 from web.errors import responses
 
@@ -224,26 +222,11 @@ def process_stored_events(database: Database, settings: Settings) -> None:
     Running after the request's commit is a process edge: a failure is logged with its traceback and the batch
     rolls back, so its events stay pending for the next run.
     """
-    program = sms_program(settings)
     try:
         while True:
             with database.session() as session:
-                sender = sms_sender(settings, session)
-                result = process_pending(session, settings, utcnow(), sender, program=program)
+                result = process_events(session, settings, utcnow())
             if result.events < BATCH:
                 return
     except Exception:
         logger.exception("processing webhook events failed; they stay pending for the next run")
-
-
-def sms_program(settings: Settings) -> SmsProgram | None:
-    """What the keyword replies quote: the brand's name, its sender address as the support contact, and the
-    weekly cap on marketing texts as the frequency. ``None`` (keywords still acted on, no reply) if the brand
-    rules cannot be read or the replies would not fit one segment: an opt-out must never wait for a fix."""
-    try:
-        brand = BrandRules.load(settings.brand_rules_path)
-        frequency = f"Up to {settings.send_sms_max_per_week} msgs/week"
-        return SmsProgram(brand_name=brand.brand_name, support_contact=brand.sender_address, frequency=frequency)
-    except ValidationFailed:
-        logger.exception("the SMS keyword replies cannot be built; keywords are recorded without a reply")
-        return None

@@ -22,13 +22,11 @@ from celery import Task, shared_task
 from sqlalchemy.orm import Session
 
 from campaigns import sending, triggers
-from channels.factory import sms_sender
-from channels.keywords import SmsProgram
-from channels.outcomes import BATCH, process_pending
+from campaigns.outcomes import process_events as process_outcomes
+from channels.outcomes import BATCH
 from core.clock import as_utc, utcnow
-from core.errors import ServiceUnavailable, ValidationFailed
+from core.errors import ServiceUnavailable
 from core.settings import Settings
-from guardrails.context import BrandRules
 from workers.app import (
     CHECK_CART,
     MAX_ETA_SECONDS,
@@ -179,24 +177,11 @@ def process_events(self: Task[Any, Any]) -> int:
     Returns the number of events processed.
     """
     with _unit_of_work(self) as (session, settings):
-        sender = sms_sender(settings, session)
-        result = process_pending(session, settings, utcnow(), sender, program=sms_program(settings))
+        result = process_outcomes(session, settings, utcnow())
         if result.events >= BATCH:
             enqueue_after_commit(session, self.app.tasks[PROCESS_EVENTS])
     logger.info("provider events: %d processed, %d outcomes", result.events, result.outcomes)
     return result.events
-
-
-def sms_program(settings: Settings) -> SmsProgram | None:
-    """What keyword replies quote (see ``web.webhooks.sms_program``); ``None`` — keywords still acted on, no
-    reply — if the brand rules cannot be read: an opt-out must never wait for a fix."""
-    try:
-        brand = BrandRules.load(settings.brand_rules_path)
-        frequency = f"Up to {settings.send_sms_max_per_week} msgs/week"
-        return SmsProgram(brand_name=brand.brand_name, support_contact=brand.sender_address, frequency=frequency)
-    except ValidationFailed:
-        logger.exception("the SMS keyword replies cannot be built; keywords are recorded without a reply")
-        return None
 
 
 def enqueue_event_processing(session: Session) -> None:

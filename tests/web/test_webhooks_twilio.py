@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from audience.consent import reachable
+from campaigns.outcomes import sms_program
 from channels.keywords import help_reply, start_reply, stop_reply
 from channels.outcomes import REPLY_CAMPAIGN
 from core.db import Database
@@ -39,7 +40,6 @@ from core.models import (
 )
 from core.settings import Settings
 from tests.web.conftest import MakeClient
-from web.webhooks import sms_program
 
 TOKEN = "test-auth-token"
 PUBLIC = "https://nudge.example.com"

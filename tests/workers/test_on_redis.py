@@ -4,6 +4,7 @@ were enqueued after commit. The worker is stopped, with its pool children, whate
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -108,8 +109,13 @@ def test_a_webhook_enqueues_processing_after_commit_and_the_worker_process_write
 @pytest.fixture
 def redis_app(make_app: MakeApp, redis_url: str) -> Iterator[NudgeCelery]:
     app = make_app(redis_url=f"{redis_url}/{THREAD_DB}")
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=15):
-        yield app
+    # The test worker sets the root logger to ERROR: later tests' caplog needs it back.
+    root_level = logging.getLogger().level
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=15):
+            yield app
+    finally:
+        logging.getLogger().setLevel(root_level)
 
 
 @pytest.fixture

@@ -205,7 +205,7 @@ def test_a_full_batch_of_events_enqueues_the_next_run(
     with sqlite_db.session() as session:
         assert store(session, *(sendgrid_event("open", f"o{i}", second=i) for i in range(3))) == 3
     runs: list[int] = []
-    monkeypatch.setattr(tasks, "process_pending", _limited(runs, limit=2))
+    monkeypatch.setattr("campaigns.outcomes.process_pending", _limited(runs, limit=2))
 
     assert tasks.process_events.delay().get() == 2
 
