@@ -197,8 +197,9 @@ def check_invented_figure(rule: Rule, message: Message, context: CheckContext) -
     reason = f"the message's offers ({names}) do not state it" if offers else "the message makes no catalog offer"
     hint = "quote only the offer's own figures, or write the offer through {{offer.name}}"
     for field, text, view in read(message):
+        links = _url_spans(view.text)  # a link's token can read as a figure ("…1euR…", "…7USD…")
         for claim in find_claims(view.text):
-            if (claim.kind, claim.number) not in backed:
+            if (claim.kind, claim.number) not in backed and not _inside(claim.start, links):
                 what = f"the copy states {spoken(claim.kind, claim.number)} but {reason}"
                 yield at(rule, what, field, text, view, (claim.start, claim.end), hint)
 

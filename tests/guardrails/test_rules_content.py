@@ -498,3 +498,15 @@ def test_every_content_finding_points_at_its_own_excerpt(case: dict[str, Any]) -
         if finding.rule.startswith(("content.", "brand.", "injection.")) and finding.start is not None:
             assert finding.field is not None
             assert texts[finding.field][finding.start : finding.end] == finding.excerpt
+
+
+def test_a_figure_inside_a_link_token_is_not_a_claim() -> None:
+    # Signed unsubscribe tokens are random base64: one in ~50,000 spells "1euR" or "7USD".
+    rule = next(rule for rule in RULES if rule.id == "content.invented_figure")
+    message = Message(
+        channel=Channel.EMAIL,
+        body_text="Unsubscribe: https://fablewave.example.com/u/LJUaGrEZaPVB0xZWtxdBQG0wz8AT1euR",
+        rendered=True,
+    )
+
+    assert rule.run(message, context_for({})) == []
