@@ -74,6 +74,7 @@ LOCAL_REPEAT_PENALTY = 1.1
 # The largest length or item bound put into a grammar (llama.cpp refuses ~2,000 and more; see grammar_schema).
 GRAMMAR_MAX_REPEAT = 1000
 _BOUNDS = frozenset({"maxLength", "minLength", "maxItems", "minItems"})
+_STRING_LENGTHS = frozenset({"maxLength", "minLength"})
 # A JSON string character: no quote, backslash or control character, or an escape (llama.cpp's rule).
 _JSON_CHAR_RULE = r"""char ::= [^"\\\x7F\x00-\x1F] | [\\] (["\\/bfnrt] | "u" [0-9a-fA-F]{4})"""
 # Plain prose (see LlmRequest.prose_slots): letters, spaces and GSM-7 punctuation, an escaped quote or line
@@ -363,15 +364,29 @@ def strict_compatible(schema: Any) -> bool:
     return all(strict_compatible(value) for value in schema.values() if isinstance(value, dict | list))
 
 
+def without_string_lengths(schema: Any) -> Any:
+    """``schema`` without ``minLength``/``maxLength``: outside the subset OpenAI's strict mode takes for certain.
+
+    The agent checks every length itself after parsing (``agents.schemas.writer_problems``), so strict
+    decoding loses nothing the agent relies on.
+    """
+    if isinstance(schema, list):
+        return [without_string_lengths(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {key: without_string_lengths(value) for key, value in schema.items() if key not in _STRING_LENGTHS}
+
+
 def _request_options(request: LlmRequest, mode: OutputMode) -> dict[str, Any]:
     options: dict[str, Any] = {"temperature": request.temperature, "max_tokens": request.max_tokens}
     if mode is OutputMode.JSON_SCHEMA:
+        strict = strict_compatible(request.json_schema)
         options["response_format"] = {
             "type": "json_schema",
             "json_schema": {
                 "name": request.schema_name,
-                "schema": request.json_schema,
-                "strict": strict_compatible(request.json_schema),
+                "schema": without_string_lengths(request.json_schema) if strict else request.json_schema,
+                "strict": strict,
             },
         }
     elif mode is OutputMode.JSON_OBJECT:

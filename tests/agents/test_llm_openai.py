@@ -24,6 +24,11 @@ SCHEMA: dict[str, Any] = {
     "required": ["subject", "sms_text"],
     "additionalProperties": False,
 }
+# What strict mode is sent: string lengths are left out (the agent checks them after parsing).
+STRICT_SCHEMA: dict[str, Any] = {
+    **SCHEMA,
+    "properties": {"subject": {"type": "string"}, "sms_text": {"type": "string"}},
+}
 ANSWER = '{"subject": "We kept your seat warm", "sms_text": "Come back for 20% off. Reply STOP to opt out"}'
 REQUEST = LlmRequest(
     system="You write retention copy.",
@@ -81,7 +86,7 @@ def test_openai_asks_for_strict_structured_output_with_the_examples_as_turns(fak
     assert sent.body["model"] == "gpt-4.1-mini"
     assert sent.body["response_format"] == {
         "type": "json_schema",
-        "json_schema": {"name": "draft_output", "schema": SCHEMA, "strict": True},
+        "json_schema": {"name": "draft_output", "schema": STRICT_SCHEMA, "strict": True},
     }
     assert sent.body["messages"] == [
         {"role": "system", "content": "You write retention copy."},
@@ -93,13 +98,17 @@ def test_openai_asks_for_strict_structured_output_with_the_examples_as_turns(fak
     assert sent.body["temperature"] == 0.4
 
 
-def test_a_schema_strict_mode_cannot_take_is_sent_without_strict(fake: FakeOpenAI) -> None:
-    open_schema = {"type": "object", "properties": {"subject": {"type": "string"}}}
+def test_a_schema_strict_mode_cannot_take_is_sent_without_strict_and_keeps_its_lengths(fake: FakeOpenAI) -> None:
+    open_schema = {"type": "object", "properties": {"subject": {"type": "string", "maxLength": 78}}}
     request = LlmRequest(system="s", user="u", json_schema=open_schema, schema_name="loose")
 
     chat_model(_settings(fake)).complete(request)
 
-    assert fake.requests[0].body["response_format"]["json_schema"]["strict"] is False
+    assert fake.requests[0].body["response_format"]["json_schema"] == {
+        "name": "loose",
+        "schema": open_schema,
+        "strict": False,
+    }
 
 
 @pytest.mark.parametrize(
