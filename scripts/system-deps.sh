@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages Nudge's tests and demo need: PostgreSQL server binaries (tests start their own
-# throwaway server on 127.0.0.1). Installs only what is missing; needs root (or sudo) and apt.
+# throwaway server on 127.0.0.1), Chromium (the browser tests drive it through Playwright) and
+# promtool from Prometheus (CI checks the alert rules with it). Installs only what is missing;
+# needs root (or sudo) and apt.
 set -euo pipefail
 
 missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v promtool >/dev/null || missing+=(prometheus)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
