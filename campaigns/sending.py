@@ -11,7 +11,7 @@ The Celery tasks (``workers``) call three functions, each with its own session; 
 The per-recipient core (``SendPlan`` in, ``Prepared`` out, then ``write_ahead``, ``hand_over`` and
 ``record``) is shared with the abandoned-cart trigger (``campaigns.triggers``): one way to send.
 
-**At most once.** Neither SendGrid nor Twilio takes an idempotency key (compliance reference §0.6, §5), so
+**Exactly once.** Neither SendGrid nor Twilio takes an idempotency key (compliance reference §0.6, §5), so
 Nudge's own is the ``Message`` row: its unique ``idempotency_key`` (``<campaign>:<customer>:<channel>``, or
 ``<campaign>:cart:<cart>:<channel>`` for a trigger) is inserted, and **committed**, before the provider is
 called. A flush is not enough: a crash after the provider call would roll the row back and a retried task
@@ -25,10 +25,11 @@ is a side effect no rollback undoes:
 2. the provider call, then the receipts recorded and committed before ``ServiceUnavailable`` is raised
    for the ones to retry (the task's rollback must not lose the others' ``SENT``).
 
-An existing row means the message was handed over or is in flight: it is never sent again. The one
-exception is a ``PENDING`` row marked ``retry:`` — the provider said nothing was sent. A row left
-``PENDING`` without the mark (a crash between the two commits) may or may not have gone out: it is
-reported (``unsettled``), never resent. Losing a message is the price of never sending one twice.
+An existing row means the message was handed over or is in flight: this path never sends it again. The one
+exception is a ``PENDING`` row marked ``retry:`` — nothing was sent. A row left ``PENDING`` without the mark
+(a worker killed between the two commits) may or may not have gone out: ``campaigns.reconcile`` settles it
+from the provider's own record — ``SENT``, or marked for retry when the provider reports no such message —
+and until then it holds its campaign in ``sending``.
 
 A deferred recipient (quiet hours, a full cap) gets no row: it comes back in ``BatchResult.deferred`` by
 the instant it may go, and the task schedules it again then.
@@ -227,8 +228,7 @@ def finish_if_done(session: Session, campaign_id: int, now: datetime) -> bool:
     """Move a ``sending`` campaign to ``sent`` when no treatment customer is left to hand over.
 
     Left to hand over: no ``Message`` yet (not sent, or deferred — a deferred customer has no row), or a
-    ``PENDING`` row marked for retry. Rows left ``PENDING`` by a crash do not hold the campaign open: they are
-    never resent (see ``unsettled``).
+    ``PENDING`` row: marked for retry, or in flight (a live worker's, or one ``campaigns.reconcile`` settles).
 
     Returns
     -------
@@ -246,9 +246,8 @@ def finish_if_done(session: Session, campaign_id: int, now: datetime) -> bool:
 
 
 def unsettled(session: Session, campaign_key: str) -> list[str]:
-    """Message keys of the campaign's rows left ``PENDING`` without a retry mark: in flight, or handed to the
-    provider by a process that died before recording the answer. Never resent; reconcile them by hand or from
-    the provider's webhooks (which carry the message key)."""
+    """Message keys of the campaign's rows ``PENDING`` without a retry mark: in flight, or handed to the provider
+    by a worker that died before recording the answer, until ``campaigns.reconcile`` settles them."""
     query = select(Message.message_key).where(
         Message.campaign_key == campaign_key, Message.status == MessageStatus.PENDING, _not_marked()
     )
@@ -282,7 +281,6 @@ def _outstanding(campaign: Campaign) -> Any:
         Message.customer_id == Assignment.customer_id,
         Message.channel == campaign.channel,
         Message.status == MessageStatus.PENDING,
-        Message.error.like(f"{RETRY_MARK}%"),
     )
     return _unsent_customers(campaign).union_all(
         select(Assignment.customer_id).where(

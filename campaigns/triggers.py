@@ -73,8 +73,6 @@ ITEMS_SLOT = "{{cart_items}}"
 ORDER_PLACED = "order placed"
 CART_CONVERTED = "cart converted"
 CART_EMPTY = "cart emptied"
-# A row left PENDING this long without a retry mark was handed over by a process that died: never resent.
-IN_FLIGHT_LIMIT = timedelta(minutes=15)
 _REASON_MAX = 200  # TriggerCheck.reason
 _COPY_FIELDS = ("subject", "preheader", "body_text", "body_html", "sms_text")
 _LIMITERS: dict[float, SendRateLimiter] = {}
@@ -354,10 +352,7 @@ def _settle(check: TriggerCheck, message: Message, now: datetime) -> TriggerStat
         return _resolve(check, TriggerStatus.SENT, None, now)
     if message.status is not MessageStatus.PENDING:
         return _resolve(check, TriggerStatus.SKIPPED, f"{message.status}: {message.error}", now)
-    if now - message.updated_at < IN_FLIGHT_LIMIT:
-        return TriggerStatus.WAITING  # another worker is handing it over
-    reason = f"pending since {message.updated_at:%Y-%m-%d %H:%M} UTC: delivery unknown, never resent"
-    return _resolve(check, TriggerStatus.SKIPPED, reason, now)
+    return TriggerStatus.WAITING  # in flight: its worker records it, or campaigns.reconcile settles it
 
 
 def _last_cart_message(session: Session, settings: Settings, customer_id: int, now: datetime) -> datetime | None:

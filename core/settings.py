@@ -169,6 +169,22 @@ class Settings(BaseSettings):
         default=None, description="Run tasks in the caller; empty: yes without Redis (one process does it all)."
     )
     send_batch_size: int = Field(default=500, ge=1, le=1000, description="Recipients per send task.")
+    send_in_flight_seconds: int = Field(
+        default=600,
+        ge=1,
+        description="A message still pending this long after its write-ahead lost its worker (above the 300 s "
+        "send task limit): it is reconciled.",
+    )
+    send_reconcile_after_seconds: int = Field(
+        default=7200,
+        ge=1,
+        description="With no provider event naming it by then, a message lost in a crash is sent again.",
+    )
+    celery_visibility_timeout_seconds: int = Field(
+        default=6 * 60 * 60,
+        ge=10,
+        description="Redis gives a task a dead worker held to another worker after this long.",
+    )
     retention_schedule: str = Field(
         default="0 9 1 * *", description="Cron (UTC) of the scheduled retention plan: monthly, 1st at 09:00."
     )

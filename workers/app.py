@@ -25,6 +25,7 @@ QUEUES = (SENDS, TRIGGERS, EVENTS, DEFAULT)
 START_DUE = "nudge.campaigns.start_due"
 START_SENDING = "nudge.campaigns.start_sending"
 SEND_BATCH = "nudge.campaigns.send_batch"
+RECONCILE_SENDS = "nudge.campaigns.reconcile"
 RUN_RETENTION = "nudge.campaigns.run_retention"
 CHECK_CART = "nudge.triggers.check_cart"
 SCAN_CARTS = "nudge.triggers.scan"
@@ -37,6 +38,7 @@ ROUTES = {
     START_DUE: {"queue": SENDS},
     START_SENDING: {"queue": SENDS},
     SEND_BATCH: {"queue": SENDS},
+    RECONCILE_SENDS: {"queue": SENDS},
     RUN_RETENTION: {"queue": DEFAULT},
     CHECK_CART: {"queue": TRIGGERS},
     SCAN_CARTS: {"queue": TRIGGERS},
@@ -44,11 +46,6 @@ ROUTES = {
 }
 # The longest hard time limit of any task (workers.tasks: the retention run).
 LONGEST_TASK_SECONDS = 30 * 60
-# Redis gives an unacknowledged message to another worker after this long. With acks_late that covers a task
-# that is still running, and also one a worker holds for its ETA; so it must exceed the longest task, and no
-# task is scheduled further ahead than MAX_ETA_SECONDS (a later deferral re-checks and defers again).
-VISIBILITY_TIMEOUT_SECONDS = 6 * 60 * 60
-MAX_ETA_SECONDS = VISIBILITY_TIMEOUT_SECONDS - 60 * 60
 RESULT_EXPIRES_SECONDS = 24 * 60 * 60
 
 
@@ -129,9 +126,21 @@ def _config(settings: Settings) -> dict[str, Any]:
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
     }
     if settings.redis_url:
-        config["broker_transport_options"] = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
-        config["result_backend_transport_options"] = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
+        timeout = {"visibility_timeout": settings.celery_visibility_timeout_seconds}
+        config["broker_transport_options"] = config["result_backend_transport_options"] = timeout
     return config
+
+
+def max_eta_seconds(settings: Settings) -> int:
+    """How far ahead a task may be scheduled.
+
+    Redis gives an unacknowledged message to another worker after the visibility timeout. With acks_late that
+    is how a task a dead worker held comes back; but it also covers a task a live worker holds for its ETA, so
+    a task is never scheduled further ahead than this (a later deferral re-checks and defers again). The
+    timeout should exceed the longest task (``LONGEST_TASK_SECONDS``); a task running longer is delivered
+    twice, which idempotent tasks survive, at the cost of the work.
+    """
+    return settings.celery_visibility_timeout_seconds * 5 // 6
 
 
 def runtime(task: Task[Any, Any]) -> tuple[Settings, Database]:

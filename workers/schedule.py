@@ -2,6 +2,8 @@
 
 - ``nudge.campaigns.run_retention`` on ``NUDGE_RETENTION_SCHEDULE`` (a 5-field cron, UTC);
 - ``nudge.campaigns.start_due`` every minute: scheduled campaigns whose time has come start sending;
+- ``nudge.campaigns.reconcile`` every minute: messages a dead worker left in flight are settled, and sent
+  again when the provider never had them (``campaigns.reconcile``);
 - ``nudge.triggers.scan`` every minute: the backstop for carts whose own check was never enqueued or lost;
 - ``nudge.events.process`` every minute: the backstop for webhook events whose task was not sent (the
   broker was down when the request committed) or failed for good.
@@ -15,7 +17,7 @@ from celery.schedules import crontab
 
 from core.errors import ValidationFailed
 from core.settings import Settings
-from workers.app import PROCESS_EVENTS, RUN_RETENTION, SCAN_CARTS, START_DUE
+from workers.app import PROCESS_EVENTS, RECONCILE_SENDS, RUN_RETENTION, SCAN_CARTS, START_DUE
 
 EVERY_MINUTE = 60.0
 CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
@@ -46,6 +48,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         "retention": {"task": RUN_RETENTION, "schedule": parse_cron(settings.retention_schedule)},
         "start-due-campaigns": {"task": START_DUE, "schedule": EVERY_MINUTE},
+        "reconcile-sends": {"task": RECONCILE_SENDS, "schedule": EVERY_MINUTE},
         "abandoned-cart-scan": {"task": SCAN_CARTS, "schedule": EVERY_MINUTE},
         "provider-events": {"task": PROCESS_EVENTS, "schedule": EVERY_MINUTE},
     }

@@ -21,21 +21,23 @@ from typing import Any
 from celery import Task, shared_task
 from sqlalchemy.orm import Session
 
-from campaigns import sending, triggers
+from campaigns import reconcile, sending, triggers
 from campaigns.outcomes import process_events as process_outcomes
 from channels.outcomes import BATCH
+from core.bulk import chunks
 from core.clock import as_utc, utcnow
 from core.errors import ServiceUnavailable
 from core.settings import Settings
 from workers.app import (
     CHECK_CART,
-    MAX_ETA_SECONDS,
     PROCESS_EVENTS,
+    RECONCILE_SENDS,
     RUN_RETENTION,
     SCAN_CARTS,
     SEND_BATCH,
     START_DUE,
     START_SENDING,
+    max_eta_seconds,
     runtime,
 )
 from workers.enqueue import enqueue_after_commit
@@ -114,7 +116,7 @@ def send_batch(self: Task[Any, Any], campaign_id: int, customer_ids: list[int]) 
         result = sending.send_batch(session, settings, campaign_id, customer_ids, now)
         deferred = result.deferred
         for instant, ids in deferred.items():
-            eta = _bounded_eta(datetime.fromisoformat(instant), now)
+            eta = _bounded_eta(datetime.fromisoformat(instant), now, settings)
             enqueue_after_commit(session, self.app.tasks[SEND_BATCH], campaign_id, ids, eta=eta)
         sending.finish_if_done(session, campaign_id, now)
     held = sum(len(ids) for ids in deferred.values())
@@ -122,10 +124,31 @@ def send_batch(self: Task[Any, Any], campaign_id: int, customer_ids: list[int]) 
     return held
 
 
-def _bounded_eta(instant: datetime, now: datetime) -> datetime:
+@shared_task(name=RECONCILE_SENDS, **_policy(soft=50, hard=55, max_retries=0))
+def reconcile_sends(self: Task[Any, Any]) -> int:
+    """Beat, every minute: settle messages a dead worker left in flight and send again what never went out.
+
+    Not retried: the next minute's run is the retry. Returns the number of messages sent again.
+    """
+    with _unit_of_work(self) as (session, settings):
+        now = utcnow()
+        result = reconcile.reconcile(session, settings, now)
+        for campaign_id, customer_ids in result.resend.items():
+            for batch in chunks(sorted(customer_ids), settings.send_batch_size):
+                enqueue_after_commit(session, self.app.tasks[SEND_BATCH], campaign_id, list(batch))
+        for cart_id in result.carts:
+            enqueue_after_commit(session, self.app.tasks[CHECK_CART], cart_id)
+        for campaign_id in result.finished - set(result.resend):
+            sending.finish_if_done(session, campaign_id, now)
+    resent = sum(len(ids) for ids in result.resend.values()) + len(result.carts)
+    logger.info("reconciled: %d confirmed sent, %d to send again, %d unknown", result.confirmed, resent, result.unknown)
+    return resent
+
+
+def _bounded_eta(instant: datetime, now: datetime, settings: Settings) -> datetime:
     """``instant``, or sooner: a task held past the broker's visibility timeout would be delivered twice, so a
     far deferral wakes early, is checked again by the send service, and is deferred again."""
-    return min(as_utc(instant), now + timedelta(seconds=MAX_ETA_SECONDS))
+    return min(as_utc(instant), now + timedelta(seconds=max_eta_seconds(settings)))
 
 
 # --- campaigns: scheduled retention -----------------------------------------------------------------------------

@@ -13,9 +13,7 @@ from core.settings import Settings
 from workers import tasks
 from workers.app import (
     LONGEST_TASK_SECONDS,
-    MAX_ETA_SECONDS,
     QUEUES,
-    VISIBILITY_TIMEOUT_SECONDS,
     create_celery,
 )
 
@@ -27,7 +25,7 @@ def test_redis_is_broker_and_backend_when_configured_with_a_visibility_timeout_a
 
     assert (app.conf.broker_url, app.conf.result_backend) == (REDIS, REDIS)
     assert app.conf.broker_transport_options == {"visibility_timeout": 6 * 60 * 60}
-    assert VISIBILITY_TIMEOUT_SECONDS > LONGEST_TASK_SECONDS
+    assert Settings().celery_visibility_timeout_seconds > LONGEST_TASK_SECONDS
     assert app.conf.task_always_eager is False
 
 
@@ -82,6 +80,7 @@ POLICIES = {
     tasks.start_due: ("nudge.campaigns.start_due", "sends", 0, 600, 50, 55),
     tasks.start_sending: ("nudge.campaigns.start_sending", "sends", 5, 600, 120, 180),
     tasks.send_batch: ("nudge.campaigns.send_batch", "sends", 8, 600, 240, 300),
+    tasks.reconcile_sends: ("nudge.campaigns.reconcile", "sends", 0, 600, 50, 55),
     tasks.run_retention: ("nudge.campaigns.run_retention", "default", 3, 600, 1500, 1800),
     tasks.check_cart: ("nudge.triggers.check_cart", "triggers", 5, 300, 30, 60),
     tasks.scan_carts: ("nudge.triggers.scan", "triggers", 0, 600, 50, 55),
@@ -117,6 +116,7 @@ def test_every_nudge_task_has_a_declared_policy() -> None:
 def test_a_far_deferral_wakes_before_the_visibility_timeout_and_a_near_one_at_its_instant() -> None:
     now = datetime(2026, 3, 1, 21, 0, tzinfo=UTC)
 
-    assert tasks._bounded_eta(now + timedelta(hours=11), now) == now + timedelta(seconds=MAX_ETA_SECONDS)
-    assert tasks._bounded_eta(datetime(2026, 3, 1, 22, 0), now) == datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
-    assert MAX_ETA_SECONDS < VISIBILITY_TIMEOUT_SECONDS
+    settings = Settings(celery_visibility_timeout_seconds=6 * 60 * 60)
+
+    assert tasks._bounded_eta(now + timedelta(hours=11), now, settings) == now + timedelta(hours=5)
+    assert tasks._bounded_eta(datetime(2026, 3, 1, 22, 0), now, settings) == datetime(2026, 3, 1, 22, 0, tzinfo=UTC)

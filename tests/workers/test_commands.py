@@ -78,7 +78,11 @@ def test_beat_runs_with_the_schedule_built_from_the_settings(cli_db: Database, s
 
     assert result.exit_code == 0, result.output
     assert started == [
-        ("beat", {"loglevel": "INFO"}, ["abandoned-cart-scan", "provider-events", "retention", "start-due-campaigns"])
+        (
+            "beat",
+            {"loglevel": "INFO"},
+            ["abandoned-cart-scan", "provider-events", "reconcile-sends", "retention", "start-due-campaigns"],
+        )
     ]
 
 

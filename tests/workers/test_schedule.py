@@ -27,6 +27,7 @@ def test_the_backstops_run_every_minute() -> None:
 
     assert {name: (entry["task"], entry["schedule"]) for name, entry in schedule.items() if name != "retention"} == {
         "start-due-campaigns": ("nudge.campaigns.start_due", 60.0),
+        "reconcile-sends": ("nudge.campaigns.reconcile", 60.0),
         "abandoned-cart-scan": ("nudge.triggers.scan", 60.0),
         "provider-events": ("nudge.events.process", 60.0),
     }
