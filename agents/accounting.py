@@ -1,6 +1,7 @@
 """What LLM calls cost: a metering, caching wrapper around any ``StructuredLlm``, and the spend summary.
 
-``MeteredLlm`` writes one ``LlmCall`` ledger row per completion, priced from ``settings.token_prices``
+``MeteredLlm`` writes one ``LlmCall`` row per completion (and books the calls that reached a model in the cost
+ledger, ``core.ledger``), priced from ``settings.token_prices``
 (USD per million tokens: ``input·p_in/1e6 + output·p_out/1e6``), and keeps every answer in
 ``LlmCacheEntry`` under a hash of everything that shapes it: provider, model, temperature, max_tokens,
 schema name and schema, system text, examples and user text. Asking the same thing again returns the
@@ -39,6 +40,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from agents.ports import LlmRequest, LlmResult, LlmUsage, StructuredLlm
+from core import ledger
 from core.bulk import insert_for
 from core.models import LlmCacheEntry, LlmCall
 from core.settings import LlmProvider, Settings
@@ -179,22 +181,22 @@ class MeteredLlm:
 
     def _record(self, request: LlmRequest, key: str, result: LlmResult, *, latency_ms: int) -> None:
         usage = result.usage
-        self._session.add(
-            LlmCall(
-                campaign_key=self._campaign_of(request),
-                variant=request.metadata.get("variant"),
-                purpose=request.metadata.get("purpose", DEFAULT_PURPOSE),
-                provider=self.provider,
-                model=usage.model,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                cost=self.cost(usage),
-                cached=result.cached,
-                cache_key=key,
-                latency_ms=latency_ms,
-            )
+        call = LlmCall(
+            campaign_key=self._campaign_of(request),
+            variant=request.metadata.get("variant"),
+            purpose=request.metadata.get("purpose", DEFAULT_PURPOSE),
+            provider=self.provider,
+            model=usage.model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cost=self.cost(usage),
+            cached=result.cached,
+            cache_key=key,
+            latency_ms=latency_ms,
         )
+        self._session.add(call)
         self._session.flush()
+        ledger.record_llm_call(self._session, call)  # the cost ledger books it once, by the call's id
 
     def cost(self, usage: LlmUsage) -> Decimal:
         """US dollars for ``usage`` at the configured prices; $0 for the local model or an unknown one."""

@@ -125,7 +125,7 @@ def draft_campaign(
     for index in range(brief.n_variants):
         # A variant must differ from those before it, and must not parrot the worked example (small models do).
         earlier = [
-            ("the worked example", finish(EXAMPLE_OUTPUTS[brief.channel], brief.channel)),
+            ("the worked example", finish(EXAMPLE_OUTPUTS[brief.channel], brief.channel, brief.goal)),
             *((f"variant {d.variant}", d) for d in drafts),
         ]
         outcome = _draft_variant(brief, _plan(brief, retrieved, index), llm, max_attempts, earlier, extra_checks)
@@ -224,7 +224,7 @@ def _judge(
         return None, problems
     if problems := writer_problems(output, brief.channel):
         return None, problems
-    finished = finish(output, brief.channel)
+    finished = finish(output, brief.channel, brief.goal)
     problems = check_output(finished, brief, creative_labels=variant.labels, earlier=earlier, extra_checks=extra_checks)
     return (None, problems) if problems else (finished, [])
 

@@ -6,6 +6,9 @@
   then rendered from the text, so the two alternatives of a multipart e-mail always say the same thing.
 - SMS: ``{{brand_name}}: `` in front (sender identification) unless the brand already leads, and
   ``{{sms_opt_out}}`` at the end (CTIA: "Reply STOP to opt out") unless it is already there.
+- A cart-recovery e-mail lists the cart: ``CART_BLOCK`` (with ``{{cart_items}}``, filled per cart at send
+  time by ``campaigns.triggers``) goes after the message, before the footer. A text names no items: it stays
+  one segment.
 
 ``finish`` is idempotent: finishing finished copy changes nothing, so an edited draft is finished
 again before it is checked. Slots stay slots: the sender fills them (escaped) per recipient.
@@ -16,7 +19,7 @@ from __future__ import annotations
 import html
 import re
 
-from agents.schemas import SLOT_PATTERN, SLOTS, DraftOutput
+from agents.schemas import SLOT_PATTERN, SLOTS, DraftOutput, Goal
 from core.models import Channel
 
 EMAIL_FOOTER = (
@@ -24,6 +27,7 @@ EMAIL_FOOTER = (
     "{{brand_name}}, {{postal_address}}\n"
     "Unsubscribe: {{unsubscribe_url}}"
 )
+CART_BLOCK = "Still in your cart:\n{{cart_items}}"
 SMS_PREFIX = "{{brand_name}}: "
 SMS_SUFFIX = " {{sms_opt_out}}"
 FOOTER_SLOTS = ("postal_address", "unsubscribe_url")
@@ -31,12 +35,27 @@ FOOTER_SLOTS = ("postal_address", "unsubscribe_url")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
-def finish(output: DraftOutput, channel: Channel) -> DraftOutput:
-    """``output`` with the layout's parts in place for ``channel``: footer and HTML, or the SMS frame."""
+def finish(output: DraftOutput, channel: Channel, goal: Goal = Goal.RETENTION) -> DraftOutput:
+    """``output`` with the layout's parts in place for ``channel`` and ``goal``: the cart, footer and HTML, or
+    the SMS frame."""
     if channel is Channel.EMAIL:
-        text = with_footer(output.body_text)
+        body = with_cart(output.body_text) if goal is Goal.CART_RECOVERY else output.body_text
+        text = with_footer(body)
         return output.model_copy(update={"body_text": text, "body_html": html_from_text(text)})
     return output.model_copy(update={"sms_text": with_sms_frame(output.sms_text)})
+
+
+def with_cart(body_text: str) -> str:
+    """The plain-text body with ``CART_BLOCK`` after the message, unless it already places ``{{cart_items}}``."""
+    if "{{cart_items}}" in body_text:
+        return body_text
+    body, footer = _split_footer(body_text.rstrip())
+    return f"{body}\n\n{CART_BLOCK}" + (f"\n\n{footer}" if footer else "")
+
+
+def _split_footer(body: str) -> tuple[str, str]:
+    # A finished body (an edit being finished again) keeps its footer last.
+    return (body[: -len(EMAIL_FOOTER)].rstrip(), EMAIL_FOOTER) if body.endswith(EMAIL_FOOTER) else (body, "")
 
 
 def with_footer(body_text: str) -> str:

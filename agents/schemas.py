@@ -104,6 +104,9 @@ SLOTS: Mapping[str, Slot] = MappingProxyType(
         "sms_opt_out": Slot(
             "the opt-out wording, such as 'Reply STOP to opt out'", 24, channels=_SMS_ONLY, layout=True
         ),
+        "cart_items": Slot(
+            "the items left in the shopper's cart, one per line", 300, channels=_EMAIL_ONLY, layout=True
+        ),
     }
 )
 

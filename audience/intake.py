@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 from uuid import uuid4
@@ -29,6 +29,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from audience import commerce
+from audience.commerce import CommerceChanges
 from audience.repository import customer_ids, upsert_customers
 from audience.schemas import Identify, Message, Track
 from core.bulk import insert_for
@@ -67,6 +69,8 @@ class IngestResult:
     """Calls stored by this ingest."""
     duplicates: int
     """Calls not stored: their messageId was stored before or came earlier in the same batch."""
+    commerce: CommerceChanges = field(default_factory=CommerceChanges)
+    """Carts and orders the new e-commerce events changed (``audience.commerce``)."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,21 @@ def ingest(
     calls = _unique(_call(message, received_at) for message in messages)
     customers = _ensure_customers(session, calls)
     stored = _insert_events(session, calls, customers, source_id=source_id, received_at=received_at)
-    _apply_traits(session, [call for call in calls if call.message_id in stored])
-    return IngestResult(stored=len(stored), duplicates=len(messages) - len(stored))
+    new_calls = [call for call in calls if call.message_id in stored]
+    _apply_traits(session, new_calls)
+    changes = commerce.apply(session, _commerce_events(new_calls, customers))
+    return IngestResult(stored=len(stored), duplicates=len(messages) - len(stored), commerce=changes)
+
+
+def _commerce_events(calls: Iterable[_Call], customers: dict[str, int]) -> list[commerce.CommerceEvent]:
+    """The new e-commerce track calls of identified customers."""
+    events = []
+    for call in calls:
+        message = call.message
+        if isinstance(message, Track) and message.event in commerce.COMMERCE_EVENTS and message.user_id:
+            customer = customers[message.user_id]
+            events.append(commerce.CommerceEvent(customer, message.event, message.properties, call.occurred_at))
+    return events
 
 
 def occurred_at(message: Message, received_at: datetime) -> datetime:

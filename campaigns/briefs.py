@@ -1,4 +1,5 @@
-"""Drafting briefs from a retention plan: one brief per segment the plan targets, described by aggregates.
+"""Drafting briefs: one per segment a retention plan targets, or the abandoned-cart template's one brief, each
+described by aggregates.
 
 The plan's production targets are split by the churn model that scored them — subscribers (contractual)
 and buyers (non-contractual) need different copy and are offered different things — and each group
@@ -21,11 +22,13 @@ from agents.catalog import eligible_offers
 from agents.retrieval import guidelines
 from agents.schemas import MAX_OFFERS, MIN_SEGMENT_SIZE, Brief, Goal, OfferData, RiskBand, SegmentProfile
 from campaigns.planning import PlanInputs
+from core.errors import NudgeError
 from core.models import Channel, ModelKind, Offer
 from ml import repository
 from ml.decision import PlanComparison
 
 GUIDELINES_MAX = 2000  # Brief.brand_guidelines
+CART_SEGMENT = "cart_abandoners"  # the abandoned-cart template's one segment
 
 
 def segment_briefs(
@@ -64,6 +67,39 @@ def segment_briefs(
             )
         )
     return briefs
+
+
+def cart_brief(
+    session: Session, *, campaign_key: str, channel: Channel, n_variants: int, tone: str, at: datetime
+) -> Brief:
+    """The abandoned-cart template's brief: the shoppers it may reach, as order-history aggregates.
+
+    Raises
+    ------
+    core.errors.NudgeError
+        Fewer than ``MIN_SEGMENT_SIZE`` customers have ordered: too few to describe without describing someone.
+    """
+    orders = repository.orders_before(session, at)
+    per_customer = orders.groupby("customer_id")["amount"].size()
+    if len(per_customer) < MIN_SEGMENT_SIZE:
+        raise NudgeError(f"only {len(per_customer)} customers have ordered: too few to draft a cart reminder for")
+    segment = SegmentProfile(
+        name=CART_SEGMENT,
+        size=len(per_customer),
+        avg_orders=round(float(per_customer.mean()), 1),
+        avg_order_value=round(float(orders["amount"].mean()), 2),
+        currency="USD",
+    )
+    return Brief(
+        campaign_key=f"{campaign_key}-{CART_SEGMENT}",
+        goal=Goal.CART_RECOVERY,
+        segment=segment,
+        channel=channel,
+        tone=tone,
+        n_variants=n_variants,
+        offers=_offers(session, CART_SEGMENT, at),
+        brand_guidelines=guidelines(session, channel)[:GUIDELINES_MAX] or None,
+    )
 
 
 def segment_profile(session: Session, kind: ModelKind, group: pd.DataFrame, as_of: datetime) -> SegmentProfile:

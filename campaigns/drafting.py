@@ -23,12 +23,12 @@ from agents.ports import StructuredLlm
 from agents.retrieval import VectorRetriever
 from agents.schemas import Brief, DraftSet
 from agents.vectorstore import vector_store
-from campaigns.briefs import segment_briefs
+from campaigns.briefs import cart_brief, segment_briefs
 from campaigns.guarding import GuardedRetriever, repair_check, review, with_injected
 from campaigns.planning import plan_retention
 from core.db import Database
 from core.errors import NudgeError, ValidationFailed
-from core.models import Channel
+from core.models import Campaign, CampaignKind, Channel
 from core.settings import Settings
 from guardrails.context import CheckContext
 from guardrails.report import Report
@@ -69,6 +69,23 @@ class ReviewedDrafts(BaseModel):
         partial.write_text(self.model_dump_json(indent=2))
         partial.replace(path)
         return path
+
+
+def campaign_briefs(db: Database, campaign: Campaign, *, n_variants: int, tone: str) -> list[Brief]:
+    """What a campaign is drafted from: its retention plan's segments, or the abandoned-cart template's brief."""
+    if campaign.kind is CampaignKind.TRIGGER:
+        with db.session() as session:
+            brief = cart_brief(
+                session,
+                campaign_key=campaign.key,
+                channel=campaign.channel,
+                n_variants=n_variants,
+                tone=tone,
+                at=datetime.now(UTC),
+            )
+        return [brief]
+    budget = float(campaign.budget) if campaign.budget is not None else 0.0
+    return plan_briefs(db, campaign.key, budget=budget, channel=campaign.channel, n_variants=n_variants, tone=tone)
 
 
 def plan_briefs(

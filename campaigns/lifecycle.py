@@ -12,6 +12,11 @@
 the same review, but once approved it stays approved: its template is pre-approved and it sends per
 cart, so it is never scheduled (it can still be cancelled, which turns it off).
 
+**Escalation.** A campaign whose plan reaches more customers, or is expected to cost more, than an
+``Escalation`` allows needs two different approvers: ``approve`` records the first approval as an audit
+entry (``approval``) and leaves the campaign in review; the second, by someone else, moves it. A new
+``submit`` or an edit starts the count again, so a change after the first approval needs both approvers anew.
+
 ``transition`` is the only way a state changes. It checks the move and its guards (a comment to reject
 or request changes; an approvable set of variants to approve), moves the state with a conditional
 ``UPDATE`` — so two people approving at once, or two workers starting one send, cannot both succeed —
@@ -21,11 +26,14 @@ and writes one ``AuditEntry``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -75,6 +83,10 @@ TRANSITIONS: Mapping[CampaignState, Mapping[Action, CampaignState]] = MappingPro
 # Sending is per cart for a trigger, so from approved it can only be turned off.
 TRIGGER_NEVER = frozenset({Action.SCHEDULE, Action.START, Action.FINISH, Action.MEASURE})
 NEEDS_COMMENT = frozenset({Action.REJECT, Action.REQUEST_CHANGES})
+# The audit action of a first approval that does not yet move an escalated campaign.
+FIRST_APPROVAL = "approval"
+# What the first approval no longer covers: a new submission, or an edit of the copy.
+RESTARTS_APPROVAL = (Action.SUBMIT.value, "edit")
 
 
 def allowed_actions(campaign: Campaign) -> tuple[Action, ...]:
@@ -151,7 +163,7 @@ def transition(
 
 def _audit(
     campaign: Campaign,
-    action: Action,
+    action: str,
     source: CampaignState,
     target: CampaignState,
     *,
@@ -162,7 +174,7 @@ def _audit(
 ) -> AuditEntry:
     return AuditEntry(
         actor=actor,
-        action=action.value,
+        action=str(action),
         campaign_id=campaign.id,
         from_state=source.value,
         to_state=target.value,
@@ -184,3 +196,83 @@ def _check_approvable(session: Session, campaign: Campaign) -> None:
     missing = sorted(set(repository.assigned_segments(session, campaign.id)) - {v.segment for v in stored})
     if missing:
         raise Conflict(f"cannot approve campaign {campaign.key!r}: segments without a variant: {', '.join(missing)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """When a campaign needs a second, different approver: its plan treats more than ``max_audience``
+    customers, or its production plan is expected to cost more than ``max_spend`` USD (``None``: no limit)."""
+
+    max_audience: int | None = None
+    max_spend: Decimal | None = None
+
+    def reasons(self, campaign: Campaign) -> list[str]:
+        """Why ``campaign`` needs two approvers; empty when one is enough."""
+        reasons = []
+        audience, spend = planned_audience(campaign), planned_spend(campaign)
+        if self.max_audience is not None and audience > self.max_audience:
+            reasons.append(f"it treats {audience:,} customers, more than {self.max_audience:,}")
+        if self.max_spend is not None and spend > self.max_spend:
+            reasons.append(f"it is expected to cost ${spend:,.2f}, more than ${self.max_spend:,.2f}")
+        return reasons
+
+
+def planned_audience(campaign: Campaign) -> int:
+    """The customers the plan treats: assigned, less the holdout (0 before planning, and for triggers)."""
+    figures = campaign.plan.get("assignment", {})
+    return int(figures.get("assigned", 0)) - int(figures.get("holdout", 0))
+
+
+def planned_spend(campaign: Campaign) -> Decimal:
+    """The production plan's expected cost, USD (0 before planning, and for triggers)."""
+    cost = campaign.plan.get("production", {}).get("total_cost") or 0
+    return Decimal(str(round(float(cost), 2)))
+
+
+def approvers_so_far(session: Session, campaign: Campaign) -> list[str]:
+    """Who recorded a first approval since the campaign was last submitted or edited."""
+    entries = session.execute(
+        select(AuditEntry.action, AuditEntry.actor)
+        .where(AuditEntry.campaign_id == campaign.id, AuditEntry.action.in_([*RESTARTS_APPROVAL, FIRST_APPROVAL]))
+        .order_by(AuditEntry.created_at, AuditEntry.id)
+    ).all()
+    actors: list[str] = []
+    for action, actor in entries:
+        actors = [] if action in RESTARTS_APPROVAL else [*actors, actor]
+    return actors
+
+
+def approve_escalated(
+    session: Session,
+    campaign: Campaign,
+    escalation: Escalation,
+    *,
+    actor: str,
+    comment: str | None = None,
+    now: datetime,
+) -> bool:
+    """Record ``actor``'s approval of a campaign that needs two approvers; True once it may move.
+
+    The first approval is checked like an approval (state, variants, guardrails) and written to the audit
+    log without moving the campaign; the caller moves it (``transition(…, Action.APPROVE, …)``) when this
+    returns True — at once when ``escalation`` does not apply.
+
+    Raises
+    ------
+    core.errors.Conflict
+        The campaign cannot be approved, or ``actor`` already gave the first approval.
+    """
+    reasons = escalation.reasons(campaign)
+    if not reasons:
+        return True
+    target_state(campaign, Action.APPROVE)
+    _check_approvable(session, campaign)
+    earlier = approvers_so_far(session, campaign)
+    if actor in earlier:
+        raise Conflict(f"campaign {campaign.key!r} needs a second approver other than {actor}: {'; '.join(reasons)}")
+    if earlier:
+        return True
+    state = campaign.state
+    detail = {"approvals": 1, "needed": 2, "reasons": reasons}
+    session.add(_audit(campaign, FIRST_APPROVAL, state, state, actor=actor, comment=comment, detail=detail, now=now))
+    return False

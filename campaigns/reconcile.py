@@ -36,6 +36,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.sending import RETRY_MARK
+from core import ledger
 from core.bulk import among, chunks
 from core.models import (
     Campaign,
@@ -103,6 +104,7 @@ def reconcile(session: Session, settings: Settings, now: datetime) -> Reconciled
         else:
             result.unknown += 1
     result.confirmed = len(confirmed)
+    ledger.record_sends(session, settings, [message.id for message in confirmed])
     _route(session, result, confirmed, [*lost, *session.scalars(_abandoned(stale))])
     if in_flight:
         logger.info(

@@ -8,7 +8,7 @@ without loading the assignments.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from core.bulk import chunks, insert_for, table_of
 from core.errors import NotFound
-from core.models import Assignment, AuditEntry, Campaign, CampaignState, CampaignVariant, Message
+from core.models import Assignment, AuditEntry, Campaign, CampaignState, CampaignVariant, Cart, CartStatus, Message
 
 # Seven columns a row: 7,000 parameters a statement, well under SQLite's 32,766.
 ASSIGNMENT_CHUNK = 1000
@@ -79,14 +79,16 @@ def insert_assignments(session: Session, rows: Sequence[dict[str, Any]]) -> None
         session.execute(statement.on_conflict_do_nothing(index_elements=["campaign_id", "customer_id"]))
 
 
-def set_arm(session: Session, campaign_id: int, segment: str, arm: str, start: int, stop: int, *, keep: str) -> None:
-    """Give ``arm`` to the segment's customers with a bucket in ``[start, stop)``, except those in arm ``keep``."""
+def set_arm(
+    session: Session, campaign_id: int, segment: str, arm: str, start: int, stop: int, *, keep: Collection[str]
+) -> None:
+    """Give ``arm`` to the segment's customers with a bucket in ``[start, stop)``, except those in the arms ``keep``."""
     statement = (
         update(Assignment)
         .where(
             Assignment.campaign_id == campaign_id,
             Assignment.segment == segment,
-            Assignment.arm != keep,
+            Assignment.arm.not_in(keep),
             Assignment.bucket >= start,
             Assignment.bucket < stop,
         )
@@ -124,3 +126,8 @@ def audit_trail(session: Session, campaign_id: int) -> list[AuditEntry]:
         select(AuditEntry).where(AuditEntry.campaign_id == campaign_id).order_by(AuditEntry.created_at, AuditEntry.id)
     )
     return list(session.scalars(query))
+
+
+def open_carts(session: Session) -> int:
+    """Carts open now (a trigger's plan shows how many shoppers it may reach)."""
+    return session.scalar(select(func.count()).select_from(Cart).where(Cart.status == CartStatus.OPEN)) or 0

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns import service
-from campaigns.drafting import ReviewedDrafts, draft_briefs, plan_briefs
+from campaigns.drafting import ReviewedDrafts, campaign_briefs, draft_briefs
 from core.db import Database
 from core.models import Campaign, CampaignState, Channel
 from core.settings import Settings
@@ -65,7 +65,7 @@ def run_retention(
     if campaign is not None and campaign.state not in (CampaignState.DRAFT, CampaignState.PLANNED):
         return None
     if campaign is None:
-        campaign = service.create_retention_campaign(
+        campaign = service.create_campaign(
             session,
             key=key,
             name=f"Retention {now:%B %Y}",
@@ -76,7 +76,7 @@ def run_retention(
             now=now,
         )
     if campaign.state is CampaignState.DRAFT:
-        service.plan_campaign(session, campaign, actor=ACTOR, now=now)
+        service.plan_campaign(session, settings, campaign, actor=ACTOR, now=now)
     session.commit()  # the plan stands before minutes of drafting in other sessions
     drafted = (drafter or draft_campaign)(Database(session.get_bind().engine), settings, campaign)
     service.store_drafts(session, campaign, drafted, actor=ACTOR, now=now)
@@ -85,6 +85,4 @@ def run_retention(
 
 def draft_campaign(db: Database, settings: Settings, campaign: Campaign) -> list[ReviewedDrafts]:
     """One brief per planned segment, drafted and reviewed with the configured LLM."""
-    budget = float(campaign.budget) if campaign.budget is not None else float(BUDGET)
-    briefs = plan_briefs(db, campaign.key, budget=budget, channel=campaign.channel, n_variants=VARIANTS, tone=TONE)
-    return draft_briefs(db, settings, briefs)
+    return draft_briefs(db, settings, campaign_briefs(db, campaign, n_variants=VARIANTS, tone=TONE))

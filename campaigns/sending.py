@@ -63,6 +63,7 @@ from channels.rendering import (
 )
 from channels.repository import suppress
 from channels.tokens import message_token, signing_key, unsubscribe_url
+from core import ledger
 from core.bulk import among, chunks, insert_for, table_of
 from core.errors import Conflict, NotFound, ServiceUnavailable
 from core.models import (
@@ -79,7 +80,7 @@ from core.models import (
     SuppressionReason,
 )
 from core.settings import Settings
-from experiments.assignment import HOLDOUT
+from experiments.assignment import GLOBAL_HOLDOUT, HOLDOUT
 from guardrails.context import BrandRules, CatalogOffer, CheckContext, RecipientData
 from guardrails.context import Message as CheckedMessage
 from guardrails.repository import check_context, load_recipients
@@ -90,6 +91,7 @@ logger = logging.getLogger(__name__)
 
 ACTOR = "system:sending"
 TREATMENT = "treatment"  # an arm that names no variant: the segment's one approved variant
+NOT_SENT_ARMS = (HOLDOUT, GLOBAL_HOLDOUT)  # measured, never messaged
 RETRY_MARK = "retry:"  # Message.error of a PENDING row whose last provider call sent nothing
 NO_APPROVED_VARIANT = "campaign.no_approved_variant"
 RENDER_FAILED = "render.failed"
@@ -271,7 +273,7 @@ def _unsent_customers(campaign: Campaign) -> Any:
         Message.channel == campaign.channel,
     )
     return select(Assignment.customer_id).where(
-        Assignment.campaign_id == campaign.id, Assignment.arm != HOLDOUT, ~exists(sent)
+        Assignment.campaign_id == campaign.id, Assignment.arm.not_in(NOT_SENT_ARMS), ~exists(sent)
     )
 
 
@@ -284,7 +286,7 @@ def _outstanding(campaign: Campaign) -> Any:
     )
     return _unsent_customers(campaign).union_all(
         select(Assignment.customer_id).where(
-            Assignment.campaign_id == campaign.id, Assignment.arm != HOLDOUT, exists(retrying)
+            Assignment.campaign_id == campaign.id, Assignment.arm.not_in(NOT_SENT_ARMS), exists(retrying)
         )
     )
 
@@ -318,7 +320,9 @@ def _arms(session: Session, campaign_id: int, customer_ids: Sequence[int]) -> di
     arms: dict[int, tuple[str, str]] = {}
     for chunk in chunks(customer_ids):
         query = select(Assignment.customer_id, Assignment.segment, Assignment.arm).where(
-            Assignment.campaign_id == campaign_id, Assignment.arm != HOLDOUT, among(Assignment.customer_id, chunk)
+            Assignment.campaign_id == campaign_id,
+            Assignment.arm.not_in(NOT_SENT_ARMS),
+            among(Assignment.customer_id, chunk),
         )
         arms.update((customer, (segment, arm)) for customer, segment, arm in session.execute(query))
     return dict(sorted(arms.items()))
@@ -742,6 +746,7 @@ def record(
             suppress(session, kit.channel, item.address, SuppressionReason.STOP_KEYWORD, source=source, now=kit.now)
     for chunk in _same_keys(updates):
         session.execute(update(Message), chunk)
+    ledger.record_sends(session, kit.settings, [row["id"] for row in updates])  # once per message, in this commit
 
 
 def _receipt_values(kit: SendKit, receipt: SendReceipt) -> dict[str, Any]:

@@ -39,7 +39,8 @@ from campaigns.lifecycle import Action, target_state, transition
 from campaigns.planning import PlanInputs, plan_retention
 from core.errors import Conflict, ValidationFailed, field_errors
 from core.models import AuditEntry, Campaign, CampaignKind, CampaignState, CampaignVariant, Channel, ModelKind
-from experiments.assignment import HOLDOUT, arm_ranges, assign
+from core.settings import Settings
+from experiments.assignment import GLOBAL_HOLDOUT, HOLDOUT, RESERVED_ARMS, arm_ranges, assign, in_global_holdout
 from guardrails.report import Report
 from ml.decision import PlanComparison
 
@@ -87,7 +88,7 @@ class CampaignStatus:
     audit: tuple[AuditLine, ...]
 
 
-def create_retention_campaign(
+def create_campaign(
     session: Session,
     *,
     key: str,
@@ -97,8 +98,12 @@ def create_retention_campaign(
     holdout_fraction: float,
     actor: str,
     now: datetime,
+    kind: CampaignKind = CampaignKind.RETENTION,
 ) -> Campaign:
-    """A new retention campaign in state ``draft`` with a random salt, and its ``create`` audit entry.
+    """A new campaign in state ``draft`` with a random salt, and its ``create`` audit entry.
+
+    A retention campaign is planned, drafted per segment and sent once; an abandoned-cart (``trigger``)
+    campaign's one template is drafted and approved once, and then sends per cart (``campaigns.triggers``).
 
     Raises
     ------
@@ -113,7 +118,7 @@ def create_retention_campaign(
     campaign = Campaign(
         key=key,
         name=name,
-        kind=CampaignKind.RETENTION,
+        kind=kind,
         state=CampaignState.DRAFT,
         channel=channel,
         budget=budget,
@@ -141,8 +146,10 @@ def _validate_new(key: str, budget: Decimal | None, holdout_fraction: float) -> 
         raise ValidationFailed("the campaign is not valid", details=problems)
 
 
-def plan_campaign(session: Session, campaign: Campaign, *, actor: str, now: datetime) -> Campaign:
-    """Plan the campaign under its budget, assign its targets to a segment and to treatment or holdout.
+def plan_campaign(session: Session, settings: Settings, campaign: Campaign, *, actor: str, now: datetime) -> Campaign:
+    """Plan a retention campaign under its budget, assign its targets to a segment and to treatment or holdout.
+
+    A trigger campaign has no targets to assign: its plan records how many carts are open.
 
     The plan's figures (both modes and the funnel) are stored in ``campaign.plan`` with how many targets
     were assigned and why the others were not (not reachable on the campaign's channel, or in a segment too
@@ -151,27 +158,35 @@ def plan_campaign(session: Session, campaign: Campaign, *, actor: str, now: date
     Raises
     ------
     core.errors.Conflict
-        Not a retention campaign, or not in state ``draft``.
+        Not in state ``draft``.
     core.errors.BadRequest
         No production churn scores to plan from.
     """
-    if campaign.kind is not CampaignKind.RETENTION:
-        raise Conflict(f"campaign {campaign.key!r} is a {campaign.kind} campaign: only retention campaigns plan")
     _ensure_allowed(campaign, Action.PLAN)
+    if campaign.kind is CampaignKind.TRIGGER:
+        return _plan_trigger(session, campaign, actor=actor, now=now)
     budget = None if campaign.budget is None else float(campaign.budget)
     comparison, inputs = plan_retention(session, max_budget=budget)
     targets = _segmented_targets(session, comparison, inputs)
     reachable = _reachable_on(inputs, targets["customer_id"], campaign.channel)
     assigned = targets[targets["segment"].notna() & reachable]
-    rows = _assignment_rows(campaign, assigned, now)
+    rows = _assignment_rows(campaign, assigned, now, settings)
     repository.insert_assignments(session, rows)
     figures = {
         "not_reachable": int((~reachable).sum()),
         "segment_too_small": int((targets["segment"].isna() & reachable).sum()),
         "assigned": len(rows),
         "holdout": sum(row["arm"] == HOLDOUT for row in rows),
+        "global_holdout": sum(row["arm"] == GLOBAL_HOLDOUT for row in rows),
     }
     campaign.plan = {**_plan_figures(comparison), "assignment": figures}
+    return transition(session, campaign, Action.PLAN, actor=actor, detail=figures, now=now)
+
+
+def _plan_trigger(session: Session, campaign: Campaign, *, actor: str, now: datetime) -> Campaign:
+    """A trigger has no target list: its audience is whoever abandons a cart. Planning records the carts so far."""
+    figures = {"open_carts": repository.open_carts(session)}
+    campaign.plan = {"trigger": figures}
     return transition(session, campaign, Action.PLAN, actor=actor, detail=figures, now=now)
 
 
@@ -196,9 +211,22 @@ def _reachable_on(inputs: PlanInputs, customer_ids: pd.Series, channel: Channel)
     return pd.Series(mask.reindex(customer_ids).fillna(False).to_numpy(bool), index=customer_ids.index)
 
 
-def _assignment_rows(campaign: Campaign, targets: pd.DataFrame, now: datetime) -> list[dict[str, Any]]:
+def _assignment_rows(
+    campaign: Campaign, targets: pd.DataFrame, now: datetime, settings: Settings
+) -> list[dict[str, Any]]:
+    """One assignment row per target: the global holdout first, then the campaign's holdout or treatment.
+
+    A target in the global holdout (``NUDGE_GLOBAL_HOLDOUT_FRACTION`` of all customers, hashed with the fixed
+    ``NUDGE_GLOBAL_HOLDOUT_SALT``, the same in every campaign) gets the arm ``global_holdout`` and its global
+    bucket: it is never treated, and stays measurable. The others are hashed with the campaign's salt.
+    """
     ids = targets["customer_id"].astype(np.int64).tolist()
+    held, global_buckets = in_global_holdout(settings.global_holdout_salt, ids, settings.global_holdout_fraction)
     arms = assign(campaign.salt, ids, [(TREATMENT, 1.0)], campaign.holdout_fraction)
+    chosen = [
+        (int(global_bucket), GLOBAL_HOLDOUT) if is_held else pair
+        for is_held, global_bucket, pair in zip(held.tolist(), global_buckets.tolist(), arms, strict=True)
+    ]
     return [
         {
             "campaign_id": campaign.id,
@@ -210,7 +238,7 @@ def _assignment_rows(campaign: Campaign, targets: pd.DataFrame, now: datetime) -
             "assigned_at": now,
         }
         for customer_id, segment, ev, (bucket, arm) in zip(
-            ids, targets["segment"], targets["ev"].astype(float), arms, strict=True
+            ids, targets["segment"], targets["ev"].astype(float), chosen, strict=True
         )
     ]
 
@@ -287,7 +315,8 @@ def _variant(campaign: Campaign, segment: str, draft: Draft, report: Report) -> 
 def split_variants(session: Session, campaign: Campaign) -> None:
     """Give each segment's treated customers one of its variants, by bucket and the variants' weights.
 
-    Holdout customers are never touched; a segment without variants goes back to ``treatment``.
+    Holdout customers (the campaign's and the global one) are never touched; a segment without variants goes back
+    to ``treatment``.
     """
     by_segment: dict[str, list[tuple[str, float]]] = {}
     for variant in repository.variants(session, campaign.id):
@@ -296,7 +325,7 @@ def split_variants(session: Session, campaign: Campaign) -> None:
         arms = by_segment.get(segment, [(TREATMENT, 1.0)])
         for arm_range in arm_ranges(arms, campaign.holdout_fraction)[1:]:  # [0] is the holdout
             repository.set_arm(
-                session, campaign.id, segment, arm_range.arm, arm_range.start, arm_range.stop, keep=HOLDOUT
+                session, campaign.id, segment, arm_range.arm, arm_range.start, arm_range.stop, keep=RESERVED_ARMS
             )
 
 

@@ -6,18 +6,22 @@ Each cart has at most one ``TriggerCheck`` (unique by cart), so at most one mess
 - ``on_cart_activity``: a cart changed; its check is created, or its ``due_at`` moved on to the end of the
   new window. Only while a trigger campaign is approved (its template is the pre-approved variant).
 - ``check_cart``: at ``due_at``, the cart is checked in this order — cancelled if it was converted, emptied,
-  or an order was placed since it was last changed; skipped if the customer had an abandoned-cart message
-  within ``cart_trigger_cooldown_days``; then the send-time checks and the guardrail re-check (skipped with
-  the rule id on a block; kept waiting until the allowed instant on a deferral); then the real-time send
-  limit (kept waiting for ``retry_after`` without a token); then one message through the campaign send path
-  (``campaigns.sending``: the same checks, write-ahead commit and receipts).
-- ``on_order``: an order cancels the customer's waiting checks at once.
+  or an order was placed since it was last changed; skipped if the customer is in the global holdout, or had
+  an abandoned-cart message within ``cart_trigger_cooldown_days``; then the send-time checks and the
+  guardrail re-check (skipped with the rule id on a block; kept waiting until the allowed instant on a
+  deferral); then the real-time send limit (kept waiting for ``retry_after`` without a token); then one
+  message through the campaign send path (``campaigns.sending``: the same checks, write-ahead commit and
+  receipts).
+- ``on_order``: an order cancels the customer's waiting checks at once;
+- ``on_commerce``: both, for what new Segment e-commerce events changed (``audience.commerce``);
+  ``ingest_events`` stores the calls and applies them in one unit of work (the API's intake, the demo). The
+  API then enqueues ``check_cart`` for each waiting check at its ``due_at``, so the reminder goes out on time,
+  not at the next scan.
 - ``scan``: the beat backstop — checks for carts whose activity was missed, and every due check run.
 
-The template places the cart's items with the ``{{cart_items}}`` slot. The shared slot list
-(``agents.schemas.SLOTS``, ``guardrails.rules.content.KNOWN_SLOTS``) does not know it yet, so it is filled
-here, as plain text (HTML-escaped in the HTML body), before the template is compiled; the rendered message is
-re-checked like any other, item names included.
+The template places the cart's items with the ``{{cart_items}}`` slot (the brand's layout adds it to every
+cart-recovery e-mail, ``agents.layout``). It is filled here, as plain text (HTML-escaped in the HTML body),
+before the template is compiled; the rendered message is re-checked like any other, item names included.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from audience.commerce import CommerceChanges
+from audience.intake import IngestResult, ingest
+from audience.schemas import Message as IntakeMessage
 from campaigns.sending import (
     BatchResult,
     SendKit,
@@ -65,6 +72,7 @@ from core.models import (
     TriggerStatus,
 )
 from core.settings import Settings
+from experiments.assignment import in_global_holdout
 from guardrails.ratelimit import SendRateLimiter, send_rate_limiter
 
 logger = logging.getLogger(__name__)
@@ -73,6 +81,7 @@ ITEMS_SLOT = "{{cart_items}}"
 ORDER_PLACED = "order placed"
 CART_CONVERTED = "cart converted"
 CART_EMPTY = "cart emptied"
+GLOBAL_HOLDOUT_REASON = "global holdout: this customer gets no marketing"
 _REASON_MAX = 200  # TriggerCheck.reason
 _COPY_FIELDS = ("subject", "preheader", "body_text", "body_html", "sms_text")
 _LIMITERS: dict[float, SendRateLimiter] = {}
@@ -156,6 +165,28 @@ def on_order(session: Session, customer_id: int, now: datetime) -> int:
     return len(session.scalars(statement).all())
 
 
+def ingest_events(
+    session: Session, settings: Settings, messages: Sequence[IntakeMessage], *, source_id: int | None, now: datetime
+) -> tuple[IngestResult, list[TriggerCheck]]:
+    """Store Segment calls (``audience.intake``) and apply what their e-commerce events mean for the trigger.
+
+    Returns the intake's result and the cart checks now waiting, for the caller to schedule at their ``due_at``.
+    """
+    result = ingest(session, messages, source_id=source_id, received_at=now)
+    if not (result.commerce.carts or result.commerce.orders):
+        return result, []
+    return result, on_commerce(session, settings, result.commerce, now)
+
+
+def on_commerce(session: Session, settings: Settings, changes: CommerceChanges, now: datetime) -> list[TriggerCheck]:
+    """What new e-commerce events mean for the trigger (not committed): an order cancels its customer's waiting
+    checks; each cart changed gets its check, or moves it on. Returns the checks still waiting."""
+    for customer_id in changes.orders:
+        on_order(session, customer_id, now)
+    checks = (on_cart_activity(session, settings, cart_id, now) for cart_id in changes.carts)
+    return [check for check in checks if check is not None and check.status is TriggerStatus.WAITING]
+
+
 def check_cart(
     session: Session,
     settings: Settings,
@@ -208,6 +239,9 @@ def check_cart(
     if campaign is None or campaign.state is not CampaignState.APPROVED:
         state = campaign.state if campaign is not None else "deleted"
         return _resolve(check, TriggerStatus.SKIPPED, f"the abandoned-cart campaign is {state}", now)
+    held, _ = in_global_holdout(settings.global_holdout_salt, [cart.customer_id], settings.global_holdout_fraction)
+    if held[0]:
+        return _resolve(check, TriggerStatus.SKIPPED, GLOBAL_HOLDOUT_REASON, now)
     return _send(session, settings, check, cart, campaign, now, _Senders(email_sender, sms_sender, limiter))
 
 

@@ -12,7 +12,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.db import Database
@@ -51,6 +51,22 @@ class EmailProvider(StrEnum):
 class SmsProvider(StrEnum):
     OUTBOX = "outbox"
     TWILIO = "twilio"
+
+
+class InfrastructureStage(StrEnum):
+    """The deployment stages the infrastructure estimate follows (README: going to production)."""
+
+    SINGLE_VPS = "single_vps"
+    MANAGED = "managed"
+    CLUSTER = "cluster"
+
+
+# A rough monthly bill per stage (USD): one VPS; managed PostgreSQL + Redis + 2 app hosts; a small cluster.
+DEFAULT_INFRASTRUCTURE_MONTHLY_USD = {
+    InfrastructureStage.SINGLE_VPS: Decimal("40"),
+    InfrastructureStage.MANAGED: Decimal("450"),
+    InfrastructureStage.CLUSTER: Decimal("3000"),
+}
 
 
 class TokenPrice(BaseModel):
@@ -198,11 +214,67 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Hard limit: real-time (triggered) sends per second, bursts up to 1 s worth."
     )
 
+    # Experiments (experiments/, campaigns.report): the global holdout, attribution and ROI.
+    global_holdout_fraction: float = Field(
+        default=0.05, ge=0, lt=1, description="Share of all customers who get no marketing at all; 0 disables."
+    )
+    global_holdout_salt: str = Field(
+        default="nudge-global-holdout-1", min_length=1, description="Hashes customers into the global holdout."
+    )
+    attribution_window_days: float = Field(
+        default=14, gt=0, description="Orders this many days after assignment count as the campaign's outcome."
+    )
+    pre_period_days: float = Field(
+        default=90, gt=0, description="Revenue this many days before assignment is CUPED's covariate."
+    )
+    roi_margin: float = Field(default=0.30, ge=0, le=1, description="Share of incremental revenue that is profit.")
+
+    # Cost and capacity (core.ledger, web.metrics, workers.metrics, core.partitions).
+    email_price_usd: Decimal = Field(default=Decimal("0.001"), ge=0, description="What one e-mail costs to send.")
+    infrastructure_stage: InfrastructureStage = Field(
+        default=InfrastructureStage.SINGLE_VPS, description="Which deployment stage's monthly estimate is booked."
+    )
+    infrastructure_monthly_usd: dict[InfrastructureStage, Decimal] = Field(
+        default_factory=lambda: dict(DEFAULT_INFRASTRUCTURE_MONTHLY_USD),
+        description="Estimated monthly infrastructure cost per stage (JSON), booked a day at a time.",
+    )
+    infrastructure_max_revenue_share: float = Field(
+        default=0.20, gt=0, le=1, description="Infrastructure cost above this share of attributed revenue is flagged."
+    )
+    metrics_token: SecretStr = Field(
+        default=SecretStr(""), description="Bearer token Prometheus sends to /metrics; empty: networks only."
+    )
+    metrics_allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list, description="Networks that may read /metrics without the token (JSON list of CIDRs)."
+    )
+    worker_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Each Celery worker serves its metrics on this port; empty: none."
+    )
+    data_retention_months: int = Field(
+        default=13, ge=1, description="Event, message-log and ledger partitions older than this are dropped."
+    )
+    capacity_results_path: Path | None = Field(
+        default=None, description="Where bench/load.py writes measured throughput; empty: <data_dir>/capacity.json."
+    )
+
+    # The web UI (web/): login sessions, password guessing, and when a campaign needs a second approver.
+    session_ttl_minutes: int = Field(default=480, gt=0, description="A login lasts this long, then signs out.")
+    login_max_failures: int = Field(default=5, gt=0, description="Failed logins in a row before the account locks.")
+    login_lockout_minutes: int = Field(default=15, gt=0, description="How long a locked account refuses logins.")
+    escalation_audience_size: int | None = Field(
+        default=10_000, ge=0, description="Campaigns sending to more customers need a second approver; empty: never."
+    )
+    escalation_spend_usd: Decimal | None = Field(
+        default=Decimal("5000"), ge=0, description="Campaigns expected to cost more need a second approver."
+    )
+
     @field_validator(
         "llm_budget_usd_per_day",
         "llm_budget_usd_per_month",
         "llm_budget_tokens_per_day",
         "llm_budget_tokens_per_month",
+        "escalation_audience_size",
+        "escalation_spend_usd",
         mode="before",
     )
     @classmethod
@@ -225,6 +297,11 @@ class Settings(BaseSettings):
     def celery_broker_url(self) -> str:
         """Redis when configured, else Celery's SQLAlchemy transport on ``<data_dir>/celery.db``."""
         return self.redis_url or f"sqla+sqlite:///{(self.data_dir / 'celery.db').resolve()}"
+
+    @property
+    def capacity_results_file(self) -> Path:
+        """``NUDGE_CAPACITY_RESULTS_PATH``, else ``<data_dir>/capacity.json``."""
+        return self.capacity_results_path or self.data_dir / "capacity.json"
 
     @property
     def celery_eager(self) -> bool:

@@ -13,6 +13,12 @@ The ranges are plain integers so the same split can run in numpy (``assign``) or
 (``bucket BETWEEN …``) and agree exactly. The holdout range does not depend on the arms: a customer held
 out stays held out whatever variants are drafted later, and the treated customers can be split into
 variants afterwards by the same buckets.
+
+The **global holdout** (``global_holdout``) is a second, program-wide layer: customers whose bucket under
+one fixed global salt (not the campaign's) falls in ``[0, round(fraction × BUCKETS))`` get no marketing at
+all, in every campaign. Because its salt differs from every campaign's, it is independent of each
+campaign's own split; a campaign records its global-holdout targets under the arm ``GLOBAL_HOLDOUT`` so
+they stay measurable.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from core.errors import BadRequest
 
 BUCKETS = 10_000
 HOLDOUT = "holdout"
+GLOBAL_HOLDOUT = "global_holdout"
+RESERVED_ARMS = frozenset({HOLDOUT, GLOBAL_HOLDOUT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +144,44 @@ def assign(
     return list(zip(values.tolist(), chosen.tolist(), strict=True))
 
 
+def global_holdout_buckets(fraction: float) -> int:
+    """How many buckets, from 0, the global holdout takes for ``fraction`` in [0, 1)."""
+    if not (math.isfinite(fraction) and 0.0 <= fraction < 1.0):
+        raise BadRequest(f"the global holdout fraction must be in [0, 1), not {fraction}")
+    return round(fraction * BUCKETS)
+
+
+def in_global_holdout(
+    global_salt: str, customer_ids: Sequence[int], fraction: float
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """Which customers are in the global holdout, and their bucket under the global salt, in input order.
+
+    Parameters
+    ----------
+    global_salt : str
+        The program's fixed global salt (never a campaign's).
+    customer_ids : sequence of int
+    fraction : float
+        The global holdout's share in [0, 1); 0 holds out nobody.
+
+    Returns
+    -------
+    (mask, buckets)
+        ``mask[i]`` is True when customer ``i`` gets no marketing; ``buckets[i]`` is its global bucket.
+    """
+    held = global_holdout_buckets(fraction)
+    values = buckets(global_salt, customer_ids)
+    return values < held, values
+
+
 def _validate(arms: Sequence[tuple[str, float]], holdout_fraction: float) -> None:
     if not 0.0 <= holdout_fraction < 1.0:
         raise BadRequest(f"holdout_fraction must be in [0, 1), not {holdout_fraction}")
     names = [name for name, _ in arms]
     if not names:
         raise BadRequest("at least one arm is needed")
-    if len(set(names)) != len(names) or HOLDOUT in names:
-        raise BadRequest(f"arm names must be unique and not {HOLDOUT!r}: {names}")
+    if len(set(names)) != len(names) or RESERVED_ARMS & set(names):
+        raise BadRequest(f"arm names must be unique and not {HOLDOUT!r} or {GLOBAL_HOLDOUT!r}: {names}")
     weights = [weight for _, weight in arms]
     if any(not math.isfinite(weight) or weight < 0 for weight in weights) or math.fsum(weights) <= 0:
         raise BadRequest(f"arm weights must be finite, non-negative and not all zero: {weights}")

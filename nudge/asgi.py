@@ -2,7 +2,8 @@
 the workers.
 
 ``web`` and ``workers`` are siblings and never import each other; this is where they meet. The API gets the
-Celery task that processes stored webhook events, enqueued after the request commits.
+Celery tasks it enqueues after a request commits: processing of stored webhook events, and each abandoned-cart
+check at its due instant.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from fastapi import FastAPI
 
 from core.settings import get_settings
 from web.app import create_app as create_web_app
-from workers.tasks import enqueue_event_processing
+from workers.tasks import enqueue_cart_check, enqueue_event_processing
 
 
 def create_app() -> FastAPI:
-    """The API on the configured settings and database, processing webhook events through Celery."""
-    return create_web_app(get_settings(), schedule_processing=enqueue_event_processing)
+    """The API on the configured settings and database, with its follow-up work on Celery."""
+    return create_web_app(
+        get_settings(), schedule_processing=enqueue_event_processing, schedule_cart_check=enqueue_cart_check
+    )

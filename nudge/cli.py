@@ -8,6 +8,7 @@ from core.settings import get_settings
 from nudge.commands import (
     budgets,
     campaign,
+    capacity,
     check,
     creative,
     db,
@@ -18,8 +19,10 @@ from nudge.commands import (
     models,
     outbox,
     plan,
+    report,
     serve,
     sources,
+    users,
     worker,
 )
 from workers.app import celery_app
@@ -41,6 +44,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(imports.app, name="import")
 app.command("demo")(demo.demo)
 app.add_typer(sources.app, name="sources")
+app.add_typer(users.app, name="users")
 app.command("serve")(serve.serve)
 app.add_typer(models.app, name="models")
 app.command("train")(modelling.train)
@@ -50,9 +54,11 @@ app.command("plan")(plan.plan)
 app.add_typer(creative.app, name="creative")
 app.command("draft")(draft.draft)
 app.add_typer(budgets.app, name="budgets")
+app.add_typer(capacity.app, name="capacity")
 app.command("check")(check.check)
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(campaign.app, name="campaign")
+app.add_typer(report.app, name="report")
 app.command("worker")(worker.worker)
 app.command("beat")(worker.beat)
 

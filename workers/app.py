@@ -18,6 +18,7 @@ from kombu import Queue
 
 from core.db import Database
 from core.settings import Settings, get_settings
+from workers import metrics as task_metrics
 
 SENDS, TRIGGERS, EVENTS, DEFAULT = "sends", "triggers", "events", "default"
 QUEUES = (SENDS, TRIGGERS, EVENTS, DEFAULT)
@@ -30,6 +31,9 @@ RUN_RETENTION = "nudge.campaigns.run_retention"
 CHECK_CART = "nudge.triggers.check_cart"
 SCAN_CARTS = "nudge.triggers.scan"
 PROCESS_EVENTS = "nudge.events.process"
+MAINTAIN_PARTITIONS = "nudge.maintenance.partitions"
+BOOK_INFRASTRUCTURE = "nudge.maintenance.infrastructure"
+MEASURE_DRIFT = "nudge.maintenance.drift"
 
 # Each task's queue, so a worker can be started for one family of work (``nudge worker --queues sends``).
 # Routes live here, not on the task decorators: Celery 5.7 deprecates the ``queue`` task attribute (no effect
@@ -103,7 +107,7 @@ def _config(settings: Settings) -> dict[str, Any]:
         "broker_url": settings.celery_broker_url,
         "result_backend": settings.celery_result_backend,
         "result_expires": RESULT_EXPIRES_SECONDS,
-        "imports": ("workers.tasks",),
+        "imports": ("workers.tasks", "workers.maintenance"),
         "task_always_eager": settings.celery_eager,
         # Eager runs a task as a worker would, in the caller: transient errors are retried (at once: eager has
         # no countdown), a failure is logged and kept in the result, whose .get() raises it. Propagating would
@@ -145,10 +149,19 @@ def max_eta_seconds(settings: Settings) -> int:
 
 def runtime(task: Task[Any, Any]) -> tuple[Settings, Database]:
     """The settings and database of the app ``task`` runs in."""
+    return settings_of(task), _app_of(task).database
+
+
+def settings_of(task: Task[Any, Any]) -> Settings:
+    """The settings of the app ``task`` runs in (opens no database)."""
+    return _app_of(task).settings
+
+
+def _app_of(task: Task[Any, Any]) -> NudgeCelery:
     app = task.app
     if not isinstance(app, NudgeCelery):
         raise TypeError(f"task {task.name} runs in an app not built by workers.app.create_celery")
-    return app.settings, app.database
+    return app
 
 
 @worker_process_init.connect
@@ -157,5 +170,6 @@ def _fresh_database_after_fork(**_: Any) -> None:
     celery_app.forget_database()
 
 
+task_metrics.connect()  # task counts, run time and queue wait; each worker serves them on its port
 celery_app = create_celery(get_settings(), set_as_current=True)
 celery_app.set_default()

@@ -6,7 +6,9 @@
   again when the provider never had them (``campaigns.reconcile``);
 - ``nudge.triggers.scan`` every minute: the backstop for carts whose own check was never enqueued or lost;
 - ``nudge.events.process`` every minute: the backstop for webhook events whose task was not sent (the
-  broker was down when the request committed) or failed for good.
+  broker was down when the request committed) or failed for good;
+- daily upkeep (``workers.maintenance``): partitions and retention at 02:15, the infrastructure cost estimate at
+  00:05, model drift at 03:30 (UTC).
 """
 
 from __future__ import annotations
@@ -17,7 +19,16 @@ from celery.schedules import crontab
 
 from core.errors import ValidationFailed
 from core.settings import Settings
-from workers.app import PROCESS_EVENTS, RECONCILE_SENDS, RUN_RETENTION, SCAN_CARTS, START_DUE
+from workers.app import (
+    BOOK_INFRASTRUCTURE,
+    MAINTAIN_PARTITIONS,
+    MEASURE_DRIFT,
+    PROCESS_EVENTS,
+    RECONCILE_SENDS,
+    RUN_RETENTION,
+    SCAN_CARTS,
+    START_DUE,
+)
 
 EVERY_MINUTE = 60.0
 CRON_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
@@ -51,4 +62,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "reconcile-sends": {"task": RECONCILE_SENDS, "schedule": EVERY_MINUTE},
         "abandoned-cart-scan": {"task": SCAN_CARTS, "schedule": EVERY_MINUTE},
         "provider-events": {"task": PROCESS_EVENTS, "schedule": EVERY_MINUTE},
+        "partitions-and-retention": {"task": MAINTAIN_PARTITIONS, "schedule": crontab(minute=15, hour=2)},
+        "infrastructure-cost": {"task": BOOK_INFRASTRUCTURE, "schedule": crontab(minute=5, hour=0)},
+        "model-drift": {"task": MEASURE_DRIFT, "schedule": crontab(minute=30, hour=3)},
     }

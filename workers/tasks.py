@@ -39,6 +39,7 @@ from workers.app import (
     START_SENDING,
     max_eta_seconds,
     runtime,
+    settings_of,
 )
 from workers.enqueue import enqueue_after_commit
 
@@ -49,7 +50,7 @@ logger = logging.getLogger(__name__)
 TRANSIENT: tuple[type[Exception], ...] = (ServiceUnavailable,)
 
 
-def _policy(*, soft: int, hard: int, max_retries: int, backoff_max: int = 600) -> dict[str, Any]:
+def task_policy(*, soft: int, hard: int, max_retries: int, backoff_max: int = 600) -> dict[str, Any]:
     """The options every task declares; the values differ per task and are spelled out at each one. The queue
     is in ``workers.app.ROUTES``: Celery deprecates it as a task option."""
     return {
@@ -75,7 +76,7 @@ def _unit_of_work(task: Task[Any, Any]) -> Iterator[tuple[Session, Settings]]:
 # --- campaigns: sending ---------------------------------------------------------------------------------------
 
 
-@shared_task(name=START_SENDING, **_policy(soft=120, hard=180, max_retries=5))
+@shared_task(name=START_SENDING, **task_policy(soft=120, hard=180, max_retries=5))
 def start_sending(self: Task[Any, Any], campaign_id: int) -> int:
     """Start a scheduled campaign's send and enqueue one ``send_batch`` per batch of recipients.
 
@@ -89,7 +90,7 @@ def start_sending(self: Task[Any, Any], campaign_id: int) -> int:
     return len(batches)
 
 
-@shared_task(name=START_DUE, **_policy(soft=50, hard=55, max_retries=0))
+@shared_task(name=START_DUE, **task_policy(soft=50, hard=55, max_retries=0))
 def start_due(self: Task[Any, Any]) -> list[int]:
     """Beat, every minute: enqueue ``start_sending`` for each scheduled campaign whose time has come.
 
@@ -105,7 +106,7 @@ def start_due(self: Task[Any, Any]) -> list[int]:
     return due
 
 
-@shared_task(name=SEND_BATCH, **_policy(soft=240, hard=300, max_retries=8))
+@shared_task(name=SEND_BATCH, **task_policy(soft=240, hard=300, max_retries=8))
 def send_batch(self: Task[Any, Any], campaign_id: int, customer_ids: list[int]) -> int:
     """Send one batch; re-enqueue every deferred recipient for the instant it may be sent (never dropped).
 
@@ -124,7 +125,7 @@ def send_batch(self: Task[Any, Any], campaign_id: int, customer_ids: list[int]) 
     return held
 
 
-@shared_task(name=RECONCILE_SENDS, **_policy(soft=50, hard=55, max_retries=0))
+@shared_task(name=RECONCILE_SENDS, **task_policy(soft=50, hard=55, max_retries=0))
 def reconcile_sends(self: Task[Any, Any]) -> int:
     """Beat, every minute: settle messages a dead worker left in flight and send again what never went out.
 
@@ -154,7 +155,7 @@ def _bounded_eta(instant: datetime, now: datetime, settings: Settings) -> dateti
 # --- campaigns: scheduled retention -----------------------------------------------------------------------------
 
 
-@shared_task(name=RUN_RETENTION, **_policy(soft=25 * 60, hard=30 * 60, max_retries=3))
+@shared_task(name=RUN_RETENTION, **task_policy(soft=25 * 60, hard=30 * 60, max_retries=3))
 def run_retention(self: Task[Any, Any]) -> None:
     """The scheduled retention run (beat, on ``NUDGE_RETENTION_SCHEDULE``)."""
     # Imported here: the drafting stack behind it (LLM, embeddings) takes seconds to import, and only the
@@ -169,7 +170,7 @@ def run_retention(self: Task[Any, Any]) -> None:
 # --- triggers: abandoned carts ----------------------------------------------------------------------------------
 
 
-@shared_task(name=CHECK_CART, **_policy(soft=30, hard=60, max_retries=5, backoff_max=300))
+@shared_task(name=CHECK_CART, **task_policy(soft=30, hard=60, max_retries=5, backoff_max=300))
 def check_cart(self: Task[Any, Any], cart_id: int) -> None:
     """Check one cart once its wait is over: still abandoned, and allowed, means one message."""
     with _unit_of_work(self) as (session, settings):
@@ -177,7 +178,7 @@ def check_cart(self: Task[Any, Any], cart_id: int) -> None:
     logger.info("cart %s checked: %s", cart_id, status)
 
 
-@shared_task(name=SCAN_CARTS, **_policy(soft=50, hard=55, max_retries=0))
+@shared_task(name=SCAN_CARTS, **task_policy(soft=50, hard=55, max_retries=0))
 def scan_carts(self: Task[Any, Any]) -> int:
     """The backstop (beat, every minute): check every cart whose wait is over and that no check has seen.
 
@@ -192,7 +193,7 @@ def scan_carts(self: Task[Any, Any]) -> int:
 # --- provider events --------------------------------------------------------------------------------------------
 
 
-@shared_task(name=PROCESS_EVENTS, **_policy(soft=60, hard=90, max_retries=5, backoff_max=120))
+@shared_task(name=PROCESS_EVENTS, **task_policy(soft=60, hard=90, max_retries=5, backoff_max=120))
 def process_events(self: Task[Any, Any]) -> int:
     """Process one batch of stored provider events; a full batch means more wait, so enqueue another run.
 
@@ -210,3 +211,12 @@ def process_events(self: Task[Any, Any]) -> int:
 def enqueue_event_processing(session: Session) -> None:
     """Enqueue ``nudge.events.process`` once ``session`` commits (the API's ``ScheduleProcessing``)."""
     enqueue_after_commit(session, process_events)
+
+
+def enqueue_cart_check(session: Session, cart_id: int, due_at: datetime) -> None:
+    """Enqueue ``nudge.triggers.check_cart`` for ``due_at`` once ``session`` commits (the API's ``ScheduleCartCheck``).
+
+    The eta is bounded like a deferral's; a check that wakes early finds its cart not yet due and is checked
+    again by the beat's scan."""
+    eta = _bounded_eta(due_at, utcnow(), settings_of(check_cart))
+    enqueue_after_commit(session, check_cart, cart_id, eta=eta)

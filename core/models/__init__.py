@@ -25,13 +25,17 @@ from core.models.consent import (
 )
 from core.models.customer import Customer
 from core.models.event import Event, EventType
+from core.models.ledger import CostComponent, CostEntry
 from core.models.messaging import Message, MessageStatus, OutboxMessage, Outcome, OutcomeKind, Provider, ProviderEvent
 from core.models.ml import ModelKind, ModelStage, ModelVersion, Prediction, RunStatus, TrainingRun
+from core.models.monitoring import DriftMeasurement
 from core.models.order import Order
 from core.models.source import Source
 from core.models.subscription import Subscription
+from core.models.user import ApiToken, Role, User, UserSession
 
 __all__ = [
+    "ApiToken",
     "Assignment",
     "AuditEntry",
     "Base",
@@ -48,9 +52,12 @@ __all__ = [
     "ConsentBasis",
     "ConsentPurpose",
     "ConsentStatus",
+    "CostComponent",
+    "CostEntry",
     "CreativeItem",
     "CreativeKind",
     "Customer",
+    "DriftMeasurement",
     "Event",
     "EventType",
     "LlmCacheEntry",
@@ -69,6 +76,7 @@ __all__ = [
     "Prediction",
     "Provider",
     "ProviderEvent",
+    "Role",
     "RunStatus",
     "Source",
     "Subscription",
@@ -77,4 +85,6 @@ __all__ = [
     "TrainingRun",
     "TriggerCheck",
     "TriggerStatus",
+    "User",
+    "UserSession",
 ]

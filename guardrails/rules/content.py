@@ -40,6 +40,7 @@ KNOWN_SLOTS: tuple[str, ...] = (
     "unsubscribe_url",
     "postal_address",
     "sms_opt_out",
+    "cart_items",
 )
 LINK_SLOTS: tuple[str, ...] = ("offer.url", "unsubscribe_url")
 # Capitals that are names, not shouting: channel words, carrier keywords (CTIA), currencies, formats.

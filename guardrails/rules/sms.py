@@ -33,6 +33,7 @@ SLOT_RESERVE: Mapping[str, int] = MappingProxyType(
         "unsubscribe_url": 80,
         "postal_address": 100,
         "sms_opt_out": 24,
+        "cart_items": 300,
     }
 )
 UNKNOWN_SLOT_EXTRA = 4  # an unknown slot keeps its name's length and this much more

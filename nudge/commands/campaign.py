@@ -18,12 +18,12 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session
 
-from campaigns import repository, service
-from campaigns.drafting import draft_briefs, plan_briefs
+from campaigns import repository, review, service
+from campaigns.drafting import campaign_briefs, draft_briefs
 from campaigns.service import CampaignStatus
 from core.clock import as_utc, utcnow
 from core.errors import Conflict, ValidationFailed
-from core.models import Campaign, CampaignState, Channel
+from core.models import Campaign, CampaignKind, CampaignState, Channel
 from core.settings import get_settings
 from nudge.commands.common import clean_errors, ready_database, unit_of_work
 from workers import tasks
@@ -51,11 +51,14 @@ def create(
     channel: Annotated[Channel, typer.Option(help="email or sms.")] = Channel.EMAIL,
     budget: Annotated[float, typer.Option(min=0, help="The plan's cap on expected spend, in dollars.")] = 5000.0,
     holdout: Annotated[float, typer.Option(min=0, max=0.99, help="Share of targets held out to measure lift.")] = 0.1,
+    kind: Annotated[
+        CampaignKind, typer.Option(help="retention (planned, sent once) or trigger (the abandoned-cart template).")
+    ] = CampaignKind.RETENTION,
     actor: Actor = "",
 ) -> None:
-    """Create a retention campaign (state draft)."""
+    """Create a campaign (state draft): a retention campaign, or the abandoned-cart trigger's template."""
     with unit_of_work() as session:
-        service.create_retention_campaign(
+        service.create_campaign(
             session,
             key=key,
             name=name or key,
@@ -64,6 +67,7 @@ def create(
             holdout_fraction=holdout,
             actor=actor or _me(),
             now=utcnow(),
+            kind=kind,
         )
     typer.echo(f"{key}: draft")
 
@@ -73,11 +77,15 @@ def plan(key: Key, actor: Actor = "") -> None:
     """Plan the campaign under its budget and assign every target to treatment or the holdout."""
     with unit_of_work() as session:
         campaign = service.plan_campaign(
-            session, repository.get_campaign(session, key), actor=actor or _me(), now=utcnow()
+            session, get_settings(), repository.get_campaign(session, key), actor=actor or _me(), now=utcnow()
         )
+        if campaign.kind is CampaignKind.TRIGGER:
+            typer.echo(f"{key}: planned; {campaign.plan['trigger']['open_carts']:,} carts open now")
+            return
         figures = campaign.plan["assignment"]
     typer.echo(
-        f"{key}: planned; {figures['assigned']:,} assigned ({figures['holdout']:,} held out), "
+        f"{key}: planned; {figures['assigned']:,} assigned ({figures['holdout']:,} held out, "
+        f"{figures['global_holdout']:,} in the global holdout), "
         f"{figures['not_reachable']:,} not reachable on the channel, "
         f"{figures['segment_too_small']:,} in segments too small to draft for"
     )
@@ -97,10 +105,8 @@ def draft(
         try:
             with db.session() as session:
                 campaign = repository.get_campaign(session, key)
-                channel, budget = campaign.channel, float(campaign.budget or 0)
                 _ensure_draftable(campaign)
-            briefs = plan_briefs(db, key, budget=budget, channel=channel, n_variants=variants, tone=tone)
-            drafted = draft_briefs(db, settings, briefs)
+            drafted = draft_briefs(db, settings, campaign_briefs(db, campaign, n_variants=variants, tone=tone))
             with db.session() as session:
                 campaign = repository.get_campaign(session, key)
                 service.store_drafts(session, campaign, drafted, actor=actor or _me(), now=utcnow())
@@ -123,12 +129,17 @@ def submit(key: Key, actor: Actor = "") -> None:
 
 @app.command()
 def approve(key: Key, actor: Actor = "", comment: Comment = None) -> None:
-    """Approve the campaign (every variant must pass its guardrails)."""
-    _act(
-        key,
-        lambda session, campaign, who: service.approve(session, campaign, actor=who, comment=comment, now=utcnow()),
-        actor,
-    )
+    """Approve the campaign (every variant must pass its guardrails; a large one needs two approvers)."""
+    rules = review.escalation(get_settings())
+    with unit_of_work() as session:
+        campaign = repository.get_campaign(session, key)
+        moved = review.approve(session, campaign, rules, actor=actor or _me(), comment=comment, now=utcnow())
+        reasons = (
+            ""
+            if moved
+            else f" (first approval recorded; a second approver is needed: {'; '.join(rules.reasons(campaign))})"
+        )
+        typer.echo(f"{key}: {campaign.state}{reasons}")
 
 
 @app.command()

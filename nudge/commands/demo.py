@@ -3,7 +3,9 @@
 A plain sequence of steps, each printing what it does, so later features add theirs in order:
 load the samples → train churn and CLV models → promote and score → plan a retention campaign →
 import the sample brand → the plan as a campaign (holdout assigned), drafted with the offline model with a
-guardrail report per draft, approved by the demo's sample marketer, sent to the local outbox.
+guardrail report per draft, approved by the demo's sample marketer, sent to the local outbox → the
+abandoned-cart template drafted and approved once, sample cart events through the intake, the due carts
+reminded and the ordered ones cancelled.
 
 The two samples live in different eras (Telco's snapshot is 2026-10-01, CDNOW ends 1998-06-30), so
 each model is trained and scored as of its own sample's dates, not as of today.
@@ -11,26 +13,49 @@ each model is trained and scored as of its own sample's dates, not as of today.
 
 from __future__ import annotations
 
+import itertools
+import json
+import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import typer
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from agents.brand import import_brand
 from agents.embeddings import embeddings_for
 from agents.vectorstore import vector_store
+from audience.commerce import ORDER_COMPLETED
 from audience.samples import CDNOW_END, TELCO_SNAPSHOT, Sample, is_loaded
+from audience.schemas import Track
 from audience.summary import AudienceSummary, summarize
-from campaigns import repository, service
-from campaigns.drafting import ReviewedDrafts, draft_briefs, plan_briefs
+from campaigns import repository, review, service, triggers
+from campaigns.drafting import ReviewedDrafts, campaign_briefs, draft_briefs, plan_briefs
 from campaigns.planning import plan_retention
 from core import migrate
 from core.clock import utcnow
 from core.db import Database
 from core.errors import Conflict, NudgeError
-from core.models import CampaignState, Channel, ConsentStatus, ModelKind, ModelStage
+from core.models import (
+    Campaign,
+    CampaignKind,
+    CampaignState,
+    Cart,
+    Channel,
+    Consent,
+    ConsentStatus,
+    Customer,
+    Message,
+    ModelKind,
+    ModelStage,
+    OutboxMessage,
+    Role,
+    TriggerCheck,
+    User,
+)
 from core.settings import Settings, get_settings
 from ml import jobs, registry
 from nudge.commands.campaign import show_status
@@ -39,6 +64,7 @@ from nudge.commands.creative import SAMPLE_BRAND, describe_brand_import, store_n
 from nudge.commands.draft import show as show_drafts
 from nudge.commands.imports import load_with_progress
 from nudge.commands.plan import print_plan, write_profit_curve
+from web import accounts
 from workers import tasks
 from workers.enqueue import enqueue_after_commit
 
@@ -58,9 +84,8 @@ def demo() -> None:
             show_plan(db)
             import_sample_brand(db, settings)
             run_sample_campaign(db, settings)
-        settings = get_settings()
-        url = f"http://{settings.api_host}:{settings.api_port}"
-        typer.echo(f"\nNext: `make serve` starts the API on {url} (docs at {url}/docs).")
+            run_sample_triggers(db, settings)
+            show_demo_login(db, get_settings())
     finally:
         db.dispose()
 
@@ -130,6 +155,8 @@ SAMPLE_MODELS = (
 )
 DEMO_BUDGET = 5_000.0
 DEMO_CAMPAIGN = "demo-retention"
+DEMO_TRIGGER = "demo-abandoned-cart"
+SAMPLE_CARTS = SAMPLE_BRAND.parent / "carts.json"
 DEMO_VARIANTS = 2
 DEMO_TONE = "warm, direct"
 DEMO_HOLDOUT = 0.1
@@ -190,7 +217,7 @@ def run_sample_campaign(db: Database, settings: Settings) -> None:
             typer.echo(
                 f"Campaign {DEMO_CAMPAIGN}: the plan above, {DEMO_HOLDOUT:.0%} of its targets held out to measure lift"
             )
-            campaign = service.create_retention_campaign(
+            campaign = service.create_campaign(
                 session,
                 key=DEMO_CAMPAIGN,
                 name="Demo retention",
@@ -200,7 +227,7 @@ def run_sample_campaign(db: Database, settings: Settings) -> None:
                 actor=DEMO_SYSTEM,
                 now=now,
             )
-            service.plan_campaign(session, campaign, actor=DEMO_SYSTEM, now=now)
+            service.plan_campaign(session, settings, campaign, actor=DEMO_SYSTEM, now=now)
         state = repository.get_campaign(session, DEMO_CAMPAIGN).state
     if state is CampaignState.PLANNED:
         drafted = draft_sample_campaign(db, settings)
@@ -240,13 +267,197 @@ def approve_and_send(db: Database, drafted: list[ReviewedDrafts], now: datetime)
     typer.echo(f"Approval: {DEMO_APPROVER} reviews the drafts and their guardrail reports (the demo does this for you)")
     with db.session() as session:
         campaign = repository.get_campaign(session, DEMO_CAMPAIGN)
-        try:
-            service.approve(session, campaign, actor=DEMO_APPROVER, now=now, comment="approved in the demo")
-        except Conflict as error:
-            typer.echo(f"  not approved: {error.message}")
+        if not approve_as_sample_marketer(session, campaign, now):
             return
         sending = utcnow()
         service.schedule(session, campaign, sending, actor=DEMO_APPROVER, now=sending)
         service.start(session, campaign, actor=DEMO_APPROVER, now=sending)
         enqueue_after_commit(session, tasks.start_sending, campaign.id)  # runs once the approval is committed
     typer.echo("Sending to the local outbox (send-time checks per recipient; `nudge outbox` lists the messages):")
+
+
+def approve_as_sample_marketer(session: Session, campaign: Campaign, now: datetime) -> bool:
+    """Approve as the demo's sample marketer (a campaign large enough to need two approvers would wait)."""
+    try:
+        moved = review.approve(
+            session,
+            campaign,
+            review.escalation(get_settings()),
+            actor=DEMO_APPROVER,
+            comment="approved in the demo",
+            now=now,
+        )
+    except Conflict as error:
+        typer.echo(f"  not approved: {error.message}")
+        return False
+    if not moved:
+        typer.echo("  first approval recorded: this campaign needs a second approver (`nudge campaign approve`)")
+    return moved
+
+
+# --- abandoned carts ---------------------------------------------------------------------------------------------
+
+
+def run_sample_triggers(db: Database, settings: Settings) -> None:
+    """The abandoned-cart template, then sample cart events through the intake and the trigger's scan."""
+    if ensure_cart_template(db, settings):
+        fire_sample_carts(db, settings)
+
+
+def ensure_cart_template(db: Database, settings: Settings) -> bool:
+    """Create, draft and approve the abandoned-cart campaign once; whether it is approved."""
+    now = utcnow()
+    with db.session() as session:
+        if not repository.campaign_exists(session, DEMO_TRIGGER):
+            campaign = service.create_campaign(
+                session,
+                key=DEMO_TRIGGER,
+                name="Demo abandoned cart",
+                channel=Channel.EMAIL,
+                budget=None,
+                holdout_fraction=0.0,
+                actor=DEMO_SYSTEM,
+                now=now,
+                kind=CampaignKind.TRIGGER,
+            )
+            service.plan_campaign(session, settings, campaign, actor=DEMO_SYSTEM, now=now)
+        campaign = repository.get_campaign(session, DEMO_TRIGGER)
+    if campaign.state is CampaignState.APPROVED:
+        typer.echo(f"Abandoned-cart template {DEMO_TRIGGER}: approved already")
+        return True
+    if campaign.state is not CampaignState.PLANNED:
+        typer.echo(f"Abandoned-cart template {DEMO_TRIGGER} is {campaign.state}: no cart reminders in this run")
+        return False
+    typer.echo(
+        f"Abandoned-cart template {DEMO_TRIGGER}: drafted once with the {settings.llm.value} model, approved once, "
+        "then sent per cart (the brand's layout lists each cart's items):"
+    )
+    try:
+        drafted = draft_briefs(db, settings, campaign_briefs(db, campaign, n_variants=1, tone=DEMO_TONE))
+    except NudgeError as error:
+        typer.echo(f"  no draft passed its checks: {error.message}")
+        return False
+    for drafts in drafted:
+        show_drafts(drafts)
+    with db.session() as session:
+        campaign = repository.get_campaign(session, DEMO_TRIGGER)
+        service.store_drafts(session, campaign, drafted, actor=DEMO_SYSTEM, now=now)
+        service.submit(session, campaign, actor=DEMO_SYSTEM, now=now)
+        return approve_as_sample_marketer(session, campaign, now)
+
+
+def fire_sample_carts(db: Database, settings: Settings) -> None:
+    """Sample shoppers' cart events through the intake, then the trigger's scan: reminders, cancellations.
+
+    The events go in as a shop sends them, in time order: the carts first, then the orders placed since."""
+    carts = json.loads(SAMPLE_CARTS.read_text())["carts"]
+    now = utcnow()
+    with db.session() as session:
+        shoppers = sample_shoppers(session, len(carts), now)
+    calls = sorted(
+        (call for cart, shopper in zip(carts, shoppers, strict=False) for call in cart_events(cart, shopper, now)),
+        key=lambda call: call.event == ORDER_COMPLETED,
+    )
+    typer.echo(f"Sample cart events (synthetic, data/samples/carts.json) for {len(shoppers)} customers:")
+    for event, batch in itertools.groupby(calls, key=lambda call: call.event):
+        with db.session() as session:
+            result, _ = triggers.ingest_events(session, settings, list(batch), source_id=None, now=now)
+        typer.echo(f"  {event}: {result.stored} stored, {result.duplicates} seen before")
+    with db.session() as session:
+        triggers.scan(session, settings, utcnow())
+    typer.echo(f"What became of each cart ({settings.cart_trigger_window_minutes}-minute window):")
+    with db.session() as session:
+        show_cart_outcomes(session, shoppers)
+
+
+def sample_shoppers(session: Session, count: int, now: datetime) -> list[str]:
+    """External ids of customers with an e-mail and e-mail consent whom no other campaign e-mailed in the last day
+    (a frequency cap would hold their reminder), lowest ids first: the same shoppers on every run."""
+    recent = select(Message.customer_id).where(
+        Message.sent_at > now - timedelta(days=1), Message.campaign_key != DEMO_TRIGGER
+    )
+    query = (
+        select(Customer.external_id)
+        .join(Consent, Consent.customer_id == Customer.id)
+        .where(
+            Customer.email.is_not(None),
+            Consent.channel == Channel.EMAIL,
+            Consent.status == ConsentStatus.GRANTED,
+            Customer.id.not_in(recent),
+        )
+        .order_by(Customer.id)
+        .distinct()
+        .limit(count)
+    )
+    return [external_id for external_id in session.scalars(query) if external_id]
+
+
+def cart_events(cart: dict[str, Any], shopper: str, now: datetime) -> list[Track]:
+    """One cart as Segment e-commerce calls: each item added, and the order if the cart has one."""
+    cart_id = f"demo-cart-{shopper}"
+    added = now - timedelta(minutes=cart["added_minutes_ago"])
+    calls = [
+        _track(f"{cart_id}-add-{n}", shopper, "Product Added", added, {**item, "cart_id": cart_id})
+        for n, item in enumerate(cart["items"])
+    ]
+    if cart["ordered_minutes_ago"] is not None:
+        total = sum(item["price"] * item["quantity"] for item in cart["items"])
+        order = {
+            "order_id": f"demo-order-{shopper}",
+            "cart_id": cart_id,
+            "total": round(total, 2),
+            "products": cart["items"],
+        }
+        ordered = now - timedelta(minutes=cart["ordered_minutes_ago"])
+        calls.append(_track(f"{cart_id}-order", shopper, "Order Completed", ordered, order))
+    return calls
+
+
+def _track(message_id: str, shopper: str, event: str, at: datetime, properties: dict[str, Any]) -> Track:
+    call = {"messageId": message_id, "userId": shopper, "event": event, "timestamp": at.isoformat()}
+    return Track.model_validate({**call, "properties": properties})
+
+
+def show_cart_outcomes(session: Session, shoppers: list[str]) -> None:
+    """What became of each sample cart, and one reminder as it went out."""
+    query = (
+        select(TriggerCheck.status, TriggerCheck.reason, func.count())
+        .join(Cart, Cart.id == TriggerCheck.cart_id)
+        .where(Cart.external_id.in_([f"demo-cart-{shopper}" for shopper in shoppers]))
+        .group_by(TriggerCheck.status, TriggerCheck.reason)
+    )
+    for status, reason, count in session.execute(query):
+        typer.echo(f"  {count:>3} {status}" + (f" ({reason})" if reason else ""))
+    reminder = session.scalars(
+        select(OutboxMessage)
+        .join(Message, Message.id == OutboxMessage.message_id)
+        .where(Message.campaign_key == DEMO_TRIGGER)
+        .order_by(OutboxMessage.id)
+        .limit(1)
+    ).first()
+    if reminder is not None:
+        typer.echo(f"  one reminder, as it went to the outbox — subject: {reminder.subject}")
+        for line in (reminder.body_text or "").splitlines()[:12]:
+            typer.echo(f"    {line}")
+
+
+# --- the web UI ----------------------------------------------------------------------------------------------------
+
+
+DEMO_USER = "demo"
+
+
+def show_demo_login(db: Database, settings: Settings) -> None:
+    """A demo admin login for the web UI, with a new random password each run (only its hash is stored)."""
+    password = secrets.token_urlsafe(12)
+    with db.session() as session:
+        existing = session.scalar(select(User).where(User.username == DEMO_USER))
+        if existing is None:
+            accounts.create_user(session, DEMO_USER, password, Role.ADMIN, now=utcnow())
+        else:
+            accounts.set_password(session, existing, password)
+    url = f"http://{settings.api_host}:{settings.api_port}"
+    typer.echo(
+        f"\nThe web UI: `make serve`, then open {url}/ and sign in as {DEMO_USER} / {password}\n"
+        "  (a demo login on this machine's embedded database; the password changes each time the demo runs)"
+    )

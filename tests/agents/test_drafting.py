@@ -275,7 +275,8 @@ BAD_FIRST_ANSWERS = {
         Channel.EMAIL,
         email_answer(preheader="{{last_name}}, your code is waiting."),
         "preheader: {{last_name}} is not a slot of email; they are {{first_name}}, {{brand_name}}, {{offer.name}}, "
-        "{{offer.code}}, {{offer.terms}}, {{offer.expires}}, {{offer.url}}, {{unsubscribe_url}}, {{postal_address}}",
+        "{{offer.code}}, {{offer.terms}}, {{offer.expires}}, {{offer.url}}, {{unsubscribe_url}}, {{postal_address}}, "
+        "{{cart_items}}",
     ),
     "unknown creative id": (
         Channel.EMAIL,

@@ -155,7 +155,7 @@ def test_a_complete_email_follows_the_copy_rules() -> None:
             [
                 "preheader: {{ first_name }} is not a slot of email; they are {{first_name}}, {{brand_name}}, "
                 "{{offer.name}}, {{offer.code}}, {{offer.terms}}, {{offer.expires}}, {{offer.url}}, "
-                "{{unsubscribe_url}}, {{postal_address}}"
+                "{{unsubscribe_url}}, {{postal_address}}, {{cart_items}}"
             ],
         ),
         (
@@ -222,7 +222,8 @@ def test_each_channel_has_its_own_slots_and_an_unknown_one_is_named_once() -> No
     assert slot_problems(f"{shared} {{{{sms_opt_out}}}}", Channel.SMS) == []
     assert slot_problems("{{sms_opt_out}}", Channel.EMAIL) == [
         "{{sms_opt_out}} is not a slot of email; they are {{first_name}}, {{brand_name}}, {{offer.name}}, "
-        "{{offer.code}}, {{offer.terms}}, {{offer.expires}}, {{offer.url}}, {{unsubscribe_url}}, {{postal_address}}"
+        "{{offer.code}}, {{offer.terms}}, {{offer.expires}}, {{offer.url}}, {{unsubscribe_url}}, {{postal_address}}, "
+        "{{cart_items}}"
     ]
     assert slot_problems("{{unsubscribe_url}} {{price}} {{price}}", Channel.SMS) == [
         "{{unsubscribe_url}} is not a slot of sms; they are {{first_name}}, {{brand_name}}, {{offer.name}}, "
@@ -308,7 +309,8 @@ def test_a_draft_holds_a_body_of_the_writers_limit_plus_room_for_the_layout() ->
 
 
 def test_only_the_compliance_slots_are_placed_by_the_layout() -> None:
-    assert [name for name, slot in SLOTS.items() if slot.layout] == ["unsubscribe_url", "postal_address", "sms_opt_out"]
+    layout = ["unsubscribe_url", "postal_address", "sms_opt_out", "cart_items"]
+    assert [name for name, slot in SLOTS.items() if slot.layout] == layout
     assert [name for name, slot in SLOTS.items() if slot.url] == ["offer.url", "unsubscribe_url"]
 
 

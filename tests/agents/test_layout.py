@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import pytest
 
-from agents.layout import EMAIL_FOOTER, SMS_PREFIX, SMS_SUFFIX, finish, html_from_text, with_footer, with_sms_frame
+from agents.layout import (
+    CART_BLOCK,
+    EMAIL_FOOTER,
+    SMS_PREFIX,
+    SMS_SUFFIX,
+    finish,
+    html_from_text,
+    with_footer,
+    with_sms_frame,
+)
 from agents.schemas import (
     BODY_TEXT_MAX,
     SMS_TEXT_MAX,
     WRITER_MAX_LENGTH,
     DraftOutput,
+    Goal,
     copy_problems,
     html_problems,
 )
@@ -191,3 +201,12 @@ def test_what_the_layout_adds_fits_in_the_room_the_draft_leaves_for_it() -> None
 
     assert (len(longest_body), BODY_TEXT_MAX) == (1135, 1200)
     assert (len(longest_sms), SMS_TEXT_MAX) == (306, 306)
+
+
+def test_a_cart_recovery_email_lists_the_cart_before_the_footer_once() -> None:
+    finished = finish(EMAIL, Channel.EMAIL, Goal.CART_RECOVERY)
+
+    assert finished.body_text == f"{BODY}\n\n{CART_BLOCK}\n\n{FOOTER}"
+    assert "{{cart_items}}" in finished.body_html
+    assert finish(finished, Channel.EMAIL, Goal.CART_RECOVERY) == finished
+    assert "{{cart_items}}" not in finish(EMAIL, Channel.EMAIL).body_text  # other goals name no cart

@@ -31,6 +31,7 @@ from core.models import (
     Prediction,
     Subscription,
 )
+from core.settings import Settings
 from experiments.assignment import HOLDOUT, arm_ranges
 from guardrails.report import Finding, Report, Severity
 from tests.agents.drafting_fakes import brief
@@ -39,6 +40,7 @@ from tests.campaigns.test_planning import AS_OF, STARTED, _customers
 from tests.nudge.test_check_command import FOOTER
 
 NOW = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+EXACT_ARMS = Settings(global_holdout_fraction=0)  # every target in the campaign's own split
 SEGMENT = "subscribers_month_to_month"
 SUBSCRIBERS = 40
 SMS_ONLY = 4  # subscribers with no e-mail consent: targeted by SMS, not reachable on an e-mail campaign
@@ -86,7 +88,7 @@ def _buyers(session: Session, versions: dict[ModelKind, ModelVersion]) -> None:
 
 
 def create(session: Session, key: str = "winter", budget: str | None = "1000") -> Campaign:
-    return service.create_retention_campaign(
+    return service.create_campaign(
         session,
         key=key,
         name="Winter retention",
@@ -151,7 +153,7 @@ def planned(db: Database) -> None:
     with db.session() as session:
         campaign = create(session)
         campaign.salt = "pinned"  # random in production; pinned so every arm is certain to be non-empty here
-        service.plan_campaign(session, campaign, actor="ana", now=NOW)
+        service.plan_campaign(session, EXACT_ARMS, campaign, actor="ana", now=NOW)
 
 
 # --- create ---------------------------------------------------------------------------------------------------
@@ -181,7 +183,7 @@ def test_a_taken_key_is_refused(db: Database) -> None:
 
 def test_invalid_campaign_fields_are_all_reported(db: Database) -> None:
     with db.session() as session, pytest.raises(ValidationFailed) as refused:
-        service.create_retention_campaign(
+        service.create_campaign(
             session,
             key="no spaces",
             name="x",
@@ -221,6 +223,7 @@ def test_planning_assigns_every_reachable_target_of_a_draftable_segment_to_treat
             "segment_too_small": BUYERS,  # a population this small gets no brief, so it could never be sent
             "assigned": SUBSCRIBERS - SMS_ONLY,
             "holdout": sum(row.arm == HOLDOUT for row in rows),
+            "global_holdout": 0,
         }
         assert campaign.plan["production"]["n"] == SUBSCRIBERS + BUYERS
         assert set(campaign.plan) == {"production", "unconstrained", "funnel", "assignment"}
@@ -234,7 +237,7 @@ def test_planning_twice_is_refused_and_assignments_stay_as_they_were(db: Databas
         campaign = repository.get_campaign(session, "winter")
 
         with pytest.raises(Conflict, match=r"^cannot plan campaign 'winter': it is planned; allowed: draft, cancel$"):
-            service.plan_campaign(session, campaign, actor="ana", now=NOW)
+            service.plan_campaign(session, EXACT_ARMS, campaign, actor="ana", now=NOW)
 
         assert [(row.customer_id, row.arm, row.bucket) for row in assignments(session)] == before
 

@@ -243,3 +243,16 @@ def test_item_names_cannot_become_template_syntax() -> None:
 @pytest.mark.parametrize("quantity", [None, 1])
 def test_a_single_item_is_named_without_a_count(quantity: int | None) -> None:
     assert with_items({"sms_text": "{{cart_items}}"}, [{"name": "Kit", "quantity": quantity}]) == {"sms_text": "Kit"}
+
+
+def test_a_customer_in_the_global_holdout_gets_no_reminder(db: Database) -> None:
+    cart_id = seed(db)
+    activity(db, cart_id)
+    everyone_held = SETTINGS.model_copy(update={"global_holdout_fraction": 0.9999})
+
+    with db.session() as session:
+        status = check_cart(session, everyone_held, cart_id, NOW + WINDOW, limiter=_open())
+
+    assert status is TriggerStatus.SKIPPED
+    assert check_row(db, cart_id)[:2] == (TriggerStatus.SKIPPED, "global holdout: this customer gets no marketing")
+    assert cart_messages(db) == []

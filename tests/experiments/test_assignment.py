@@ -97,7 +97,11 @@ def test_uneven_weights_still_cover_every_bucket() -> None:
         ([("v1", 1.0)], 1.0, r"^holdout_fraction must be in \[0, 1\), not 1.0$"),
         ([("v1", 1.0)], -0.1, r"^holdout_fraction must be in \[0, 1\), not -0.1$"),
         ([], 0.1, "^at least one arm is needed$"),
-        ([("v1", 1.0), ("v1", 2.0)], 0.1, r"^arm names must be unique and not 'holdout': \['v1', 'v1'\]$"),
+        (
+            [("v1", 1.0), ("v1", 2.0)],
+            0.1,
+            r"^arm names must be unique and not 'holdout' or 'global_holdout': \['v1', 'v1'\]$",
+        ),
         ([("holdout", 1.0)], 0.1, r"^arm names must be unique and not 'holdout'"),
         ([("v1", 0.0)], 0.1, r"^arm weights must be finite, non-negative and not all zero: \[0.0\]$"),
         ([("v1", -1.0), ("v2", 2.0)], 0.1, "^arm weights must be finite"),

@@ -44,7 +44,7 @@ def test_a_campaign_goes_from_creation_to_scheduled_with_every_step_audited(
     scored: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     created(scored)
-    monkeypatch.setattr("nudge.commands.campaign.plan_briefs", lambda db, key, **options: ["brief"])
+    monkeypatch.setattr("nudge.commands.campaign.campaign_briefs", lambda db, campaign, **options: ["brief"])
     monkeypatch.setattr("nudge.commands.campaign.draft_briefs", lambda db, settings, briefs: [reviewed()])
 
     steps = [
@@ -58,8 +58,8 @@ def test_a_campaign_goes_from_creation_to_scheduled_with_every_step_audited(
 
     assert [result.exit_code for result in results] == [0] * 5, [result.output for result in results]
     assert results[0].stdout == (
-        f"winter: planned; {SUBSCRIBERS - SMS_ONLY} assigned (10 held out), {SMS_ONLY} not reachable on the channel, "
-        "3 in segments too small to draft for\n"
+        f"winter: planned; {SUBSCRIBERS - SMS_ONLY} assigned (9 held out, 3 in the global holdout), "
+        f"{SMS_ONLY} not reachable on the channel, 3 in segments too small to draft for\n"
     )
     assert [result.stdout for result in results[2:]] == [
         "winter: in_review\n",
@@ -71,7 +71,7 @@ def test_a_campaign_goes_from_creation_to_scheduled_with_every_step_audited(
     assert lines == [
         "winter (Winter retention): scheduled, retention, email",
         "  scheduled at 2099-01-31T09:00:00+00:00",
-        "  arms: holdout 10, v1 12, v2 14",
+        "  arms: global_holdout 3, holdout 9, v1 12, v2 12",
         "  subscribers_month_to_month/v1: guardrails passes, approved by bo",
         "  subscribers_month_to_month/v2: guardrails passes, approved by bo",
         "  messages: none",

@@ -121,8 +121,8 @@ def test_demo_runs_the_loop_on_the_real_samples_then_reuses_what_it_made(
     assert "  customers       30,613 (30,613 with generated contact details)" in lines
     assert "churn_contractual: v1 already in production; not retraining" in lines
     assert "  scored 5,174 customers as of 2026-10-01" in lines
-    plan, brand, campaign = _sections(second.stdout)
-    first_plan, first_brand, first_campaign = _sections(first.stdout)
+    plan, brand, campaign, carts = _sections(second.stdout)
+    first_plan, first_brand, first_campaign, first_carts = _sections(first.stdout)
     assert plan == first_plan  # scoring again as of the same dates gives the same plan
     assert "  production stopped by: max_budget (ranking ev_per_cost)" in plan
     assert (tmp_path / "var" / "plans" / "profit_curve.png").stat().st_size > 10_000
@@ -142,28 +142,48 @@ def test_demo_runs_the_loop_on_the_real_samples_then_reuses_what_it_made(
     status = campaign[1:]
     assert status == first_campaign[first_campaign.index(status[0]) :]
     assert status[0] == "demo-retention (Demo retention): sent, retention, email"
-    assert re.fullmatch(r"  arms: holdout \d+(, v\d [\d,]+)+", status[2])
+    assert re.fullmatch(r"  arms: global_holdout \d+, holdout \d+(, v\d [\d,]+)+", status[2])
     with cli_db.session() as session:
-        sent = session.scalar(select(func.count()).select_from(Message).where(Message.status == MessageStatus.SENT))
-        outbox = session.scalar(select(func.count()).select_from(OutboxMessage))
+        retention = Message.campaign_key == "demo-retention"
+        sent = session.scalar(select(func.count()).where(retention, Message.status == MessageStatus.SENT))
+        outbox = session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .join(Message, Message.id == OutboxMessage.message_id)
+            .where(retention)
+        )
         holdout = session.scalar(select(func.count()).select_from(Assignment).where(Assignment.arm == "holdout"))
         held_out_messages = session.scalar(
             select(func.count())
             .select_from(Message)
             .join(Assignment, Assignment.customer_id == Message.customer_id)
-            .where(Assignment.arm == "holdout")
+            .where(retention, Assignment.arm.in_(["holdout", "global_holdout"]))
         )
     assert sent == outbox > 0
     assert f"  messages: sent {sent:,}" in status
     assert holdout > 0
-    assert held_out_messages == 0  # the holdout gets nothing
+    assert held_out_messages == 0  # the holdouts get nothing
+    # The abandoned-cart template is drafted and approved once; the sample carts go through the intake once.
+    assert first_carts[0].startswith("Abandoned-cart template demo-abandoned-cart: drafted once with the local model")
+    assert "  Product Added: 24 stored, 0 seen before" in first_carts
+    assert "  Order Completed: 4 stored, 0 seen before" in first_carts
+    assert "    4 cancelled (order placed)" in first_carts
+    assert "    2 waiting" in first_carts
+    assert any(re.fullmatch(r"   +\d+ sent", line) for line in first_carts)
+    assert any(line.startswith("  one reminder, as it went to the outbox") for line in first_carts)
+    assert "    Still in your cart:" in first_carts
+    assert carts[0] == "Abandoned-cart template demo-abandoned-cart: approved already"
+    assert "  Product Added: 0 stored, 24 seen before" in carts
+    assert re.search(r"sign in as demo / \S{16}\n", second.stdout)
 
 
-def _sections(stdout: str) -> tuple[list[str], list[str], list[str]]:
-    """The demo's plan, brand import and campaign sections, each from its heading to the next."""
+def _sections(stdout: str) -> tuple[list[str], list[str], list[str], list[str]]:
+    """The demo's plan, brand import, campaign and abandoned-cart sections, each from its heading to the next."""
     lines = stdout.splitlines()
     plan = lines.index("Retention plan under a $5,000 budget (assumptions: `nudge plan --help`):")
     brand = next(i for i, line in enumerate(lines) if line.startswith("The sample brand's offers"))
     campaign = next(i for i, line in enumerate(lines) if line.startswith("Campaign demo-retention"))
-    end = next(i for i, line in enumerate(lines) if line.startswith("Next: "))
-    return lines[plan:brand], lines[brand:campaign], [line for line in lines[campaign:end] if line]
+    carts = next(i for i, line in enumerate(lines) if line.startswith("Abandoned-cart template"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("The web UI: "))
+    nonblank = [line for line in lines[campaign:carts] if line], [line for line in lines[carts:end] if line]
+    return lines[plan:brand], lines[brand:campaign], *nonblank

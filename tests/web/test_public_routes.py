@@ -1,4 +1,6 @@
-"""Only health checks are public: every other route needs credentials, and production publishes no API docs."""
+"""Only health checks, signed webhooks, the signed unsubscribe and the login form are public: every other
+route needs credentials (pages redirect to the login form, the API answers 401), and production publishes
+no API docs."""
 
 from __future__ import annotations
 
@@ -20,18 +22,25 @@ PUBLIC = {
     "/webhooks/twilio/inbound",
     # One-click unsubscribe and its page: the signed token is the credential (tests/web/test_unsubscribe.py).
     "/u/{token}",
+    # The login form: its own double-submit token guards the post (tests/web/test_workspace.py).
+    "/login",
 }
+API_PREFIXES = ("/v1/", "/api/")
 
 
-def test_every_route_but_health_requires_a_write_key(client: TestClient) -> None:
+def test_every_route_but_the_public_ones_requires_credentials(client: TestClient) -> None:
     routes = [route for route in client.app.routes if isinstance(route, APIRoute)]  # type: ignore[attr-defined]
 
     for route in routes:
         if route.path in PUBLIC:
             continue
         for method in route.methods:
-            response = client.request(method, route.path)
-            assert response.status_code == 401, (method, route.path)
+            response = client.request(method, route.path, follow_redirects=False)
+            if route.path.startswith(API_PREFIXES):
+                assert response.status_code == 401, (method, route.path)
+            else:
+                assert response.status_code == 303, (method, route.path)
+                assert response.headers["location"].startswith("/login"), (method, route.path)
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])

@@ -10,7 +10,7 @@ import pytest
 
 from core.errors import ServiceUnavailable
 from core.settings import Settings
-from workers import tasks
+from workers import maintenance, tasks
 from workers.app import (
     LONGEST_TASK_SECONDS,
     QUEUES,
@@ -52,7 +52,7 @@ def test_json_only_late_acks_one_message_at_a_time_in_utc() -> None:
     assert (conf.timezone, conf.enable_utc) == ("UTC", True)
     assert [queue.name for queue in conf.task_queues] == ["sends", "triggers", "events", "default"]
     assert conf.task_default_queue == "default"
-    assert conf.imports == ("workers.tasks",)
+    assert conf.imports == ("workers.tasks", "workers.maintenance")
 
 
 @pytest.mark.parametrize(
@@ -85,6 +85,9 @@ POLICIES = {
     tasks.check_cart: ("nudge.triggers.check_cart", "triggers", 5, 300, 30, 60),
     tasks.scan_carts: ("nudge.triggers.scan", "triggers", 0, 600, 50, 55),
     tasks.process_events: ("nudge.events.process", "events", 5, 120, 60, 90),
+    maintenance.maintain_partitions: ("nudge.maintenance.partitions", "default", 0, 600, 300, 360),
+    maintenance.book_infrastructure: ("nudge.maintenance.infrastructure", "default", 0, 600, 60, 90),
+    maintenance.measure_drift: ("nudge.maintenance.drift", "default", 0, 600, 1500, 1800),
 }
 
 

@@ -81,7 +81,16 @@ def test_beat_runs_with_the_schedule_built_from_the_settings(cli_db: Database, s
         (
             "beat",
             {"loglevel": "INFO"},
-            ["abandoned-cart-scan", "provider-events", "reconcile-sends", "retention", "start-due-campaigns"],
+            [
+                "abandoned-cart-scan",
+                "infrastructure-cost",
+                "model-drift",
+                "partitions-and-retention",
+                "provider-events",
+                "reconcile-sends",
+                "retention",
+                "start-due-campaigns",
+            ],
         )
     ]
 

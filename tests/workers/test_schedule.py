@@ -25,12 +25,25 @@ def test_the_default_retention_cron_is_the_first_of_each_month_at_nine_utc() -> 
 def test_the_backstops_run_every_minute() -> None:
     schedule = beat_schedule(Settings())
 
-    assert {name: (entry["task"], entry["schedule"]) for name, entry in schedule.items() if name != "retention"} == {
+    every_minute = {name: entry for name, entry in schedule.items() if entry["schedule"] == 60.0}
+    assert {name: (entry["task"], entry["schedule"]) for name, entry in every_minute.items()} == {
         "start-due-campaigns": ("nudge.campaigns.start_due", 60.0),
         "reconcile-sends": ("nudge.campaigns.reconcile", 60.0),
         "abandoned-cart-scan": ("nudge.triggers.scan", 60.0),
         "provider-events": ("nudge.events.process", 60.0),
     }
+
+
+def test_the_upkeep_runs_daily_at_night_utc() -> None:
+    schedule = beat_schedule(Settings())
+
+    daily = {name: schedule[name] for name in ("partitions-and-retention", "infrastructure-cost", "model-drift")}
+    assert {name: entry["task"] for name, entry in daily.items()} == {
+        "partitions-and-retention": "nudge.maintenance.partitions",
+        "infrastructure-cost": "nudge.maintenance.infrastructure",
+        "model-drift": "nudge.maintenance.drift",
+    }
+    assert all(len(entry["schedule"].hour) == 1 and len(entry["schedule"].minute) == 1 for entry in daily.values())
 
 
 def test_a_cron_with_ranges_steps_and_weekdays_is_read_field_by_field() -> None:

@@ -1,0 +1,131 @@
+"""The review workspace in a real browser: sign in, edit a draft until a guardrail blocks it, fix it, approve
+and schedule it; a marketer cannot approve; a large campaign waits for a second approver; a post without
+the CSRF token is refused. Screenshots of the main pages are saved on the way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from core.db import Database
+from core.models import Role
+from tests.web.seeding import BANNED, PASSWORD, add_campaign_in_review, add_user
+
+NewPage = Callable[[], Page]
+
+
+def sign_in(page: Page, url: str, username: str) -> None:
+    page.goto(f"{url}/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def test_an_approver_fixes_a_blocked_draft_approves_and_schedules_it(
+    server_url: str, postgres_db: Database, new_page: NewPage, screenshots: Path
+) -> None:
+    add_user(postgres_db, "ana", Role.APPROVER)
+    variant_id = add_campaign_in_review(postgres_db)
+    page = new_page()
+
+    sign_in(page, server_url, "ana")
+    page.screenshot(path=screenshots / "dashboard.png", full_page=True)
+    page.get_by_role("link", name="Review queue").click()
+    page.screenshot(path=screenshots / "queue.png", full_page=True)
+    page.get_by_role("link", name="Review Winter retention winter").click()
+    expect(page.locator(f"#variant-{variant_id} .badge")).to_have_text("passes")
+    expect(page.frame_locator("iframe.preview").get_by_text("Hi Alex")).to_be_visible()
+    page.screenshot(path=screenshots / "review.png", full_page=True)
+
+    body = page.get_by_label("Body text")
+    original = body.input_value()
+    body.fill(original + BANNED)
+    page.get_by_role("button", name="Save and re-check").click()
+    expect(page.locator(f"#variant-{variant_id} .badge")).to_have_text("blocked")
+    expect(page.locator("mark").first).to_be_visible()
+    page.screenshot(path=screenshots / "review-blocked.png", full_page=True)
+    page.get_by_role("button", name="Approve").focus()  # by keyboard: the page is operable without a mouse
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("blocked by their guardrail reports")
+
+    page.go_back()
+    page.reload()
+    page.get_by_label("Body text").fill(original)
+    page.get_by_role("button", name="Save and re-check").click()
+    expect(page.locator(f"#variant-{variant_id} .badge")).to_have_text("passes")
+    page.get_by_label("Comment (required to reject or request changes)").fill("Good to go")
+    page.get_by_role("button", name="Approve").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_have_text("Approved.", timeout=15_000)
+
+    page.get_by_label("Send at (UTC)").fill("2031-03-01T09:00")
+    page.get_by_role("button", name="Schedule").click()
+    expect(page.get_by_role("status")).to_have_text("Scheduled.")
+    expect(page.locator("#scheduled-at")).to_have_text("sends 2031-03-01 09:00 UTC")
+    page.screenshot(path=screenshots / "campaign.png", full_page=True)
+
+
+def test_a_marketer_sees_no_approve_button_and_a_direct_post_is_forbidden(
+    server_url: str, postgres_db: Database, new_page: NewPage
+) -> None:
+    add_user(postgres_db, "sam", Role.MARKETER)
+    add_campaign_in_review(postgres_db)
+    page = new_page()
+
+    sign_in(page, server_url, "sam")
+    page.goto(f"{server_url}/campaigns/winter/review")
+    expect(page.get_by_role("button", name="Save and re-check")).to_be_visible()
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+    status = page.evaluate(
+        """async () => {
+            const form = new FormData();
+            form.append("csrf_token", document.querySelector("input[name=csrf_token]").value);
+            return (await fetch("/campaigns/winter/approve", {method: "POST", body: new URLSearchParams(form)})).status;
+        }"""
+    )
+
+    assert status == 403
+
+
+def test_a_large_campaign_waits_for_a_second_approver(
+    server_url: str, postgres_db: Database, new_page: NewPage, screenshots: Path
+) -> None:
+    add_user(postgres_db, "ana", Role.APPROVER)
+    add_user(postgres_db, "ben", Role.APPROVER)
+    add_campaign_in_review(postgres_db, treated=5000)
+    ana, ben = new_page(), new_page()
+
+    sign_in(ana, server_url, "ana")
+    ana.goto(f"{server_url}/campaigns/winter/review")
+    expect(ana.locator("#escalation")).to_contain_text("it treats 5,000 customers, more than 1,000")
+    ana.get_by_role("button", name="Approve").click()
+    expect(ana.get_by_role("status")).to_contain_text("needs a second approver")
+    expect(ana.locator("#escalation")).to_contain_text("Approved so far by ana")
+    ana.screenshot(path=screenshots / "escalation.png", full_page=True)
+
+    sign_in(ben, server_url, "ben")
+    ben.goto(f"{server_url}/campaigns/winter/review")
+    ben.get_by_role("button", name="Approve").click()
+    expect(ben.get_by_role("status")).to_have_text("Approved.")
+
+
+def test_a_post_without_the_csrf_token_is_refused(server_url: str, postgres_db: Database, new_page: NewPage) -> None:
+    add_user(postgres_db, "ana", Role.APPROVER)
+    add_campaign_in_review(postgres_db)
+    page = new_page()
+    sign_in(page, server_url, "ana")
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+
+    from_page = page.evaluate(
+        """async () => (await fetch("/campaigns/winter/approve", {method: "POST",
+            headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: "comment=x"})).status"""
+    )
+    from_elsewhere = httpx.post(f"{server_url}/campaigns/winter/approve", data={"comment": "x"}, cookies=cookies)
+
+    assert (from_page, from_elsewhere.status_code) == (403, 403)
+    page.goto(f"{server_url}/campaigns/winter")
+    expect(page.locator(".state").first).to_have_text("in review")

@@ -1,0 +1,280 @@
+"""The marketer's pages: dashboard, review queue, campaign, draft review and its actions, triggers, messages,
+outbox, creative library, models, experiments and the audit log.
+
+Reading needs any role; editing and submitting drafts needs ``marketer``; approving, rejecting, requesting
+changes, scheduling and cancelling needs ``approver`` (``web.auth``). Every action goes through
+``campaigns`` (which audits it) and answers with a redirect back to the page, with a notice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from campaigns import repository, review, service
+from campaigns.lifecycle import allowed_actions, approvers_so_far, planned_audience, planned_spend
+from core.clock import utcnow
+from core.errors import ValidationFailed
+from core.models import Campaign, CampaignKind, CampaignState, Channel
+from guardrails.budgets import budget_statuses
+from guardrails.repository import check_context
+from web import presenting, views
+from web.auth import Approver, Marketer, PageUser
+from web.deps import SessionDep, SettingsDep
+from web.templating import PageRoute, render, see_other
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+NOTICES = {
+    "edited": "Saved. The guardrails checked the new copy: see the report below.",
+    "submitted": "Submitted for review.",
+    "approved": "Approved.",
+    "first_approval": "Your approval is recorded. This campaign needs a second approver before it is approved.",
+    "rejected": "Rejected.",
+    "changes_requested": "Sent back for changes.",
+    "scheduled": "Scheduled.",
+    "cancelled": "Cancelled.",
+}
+Comment = Annotated[str, Form(max_length=2000)]
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, session: SessionDep, settings: SettingsDep, _: PageUser) -> HTMLResponse:
+    now = utcnow()
+    context = {
+        "states": views.states_count(session),
+        "budgets": budget_statuses(session, settings, now=now),
+        "outcomes": views.recent_outcomes(session),
+        "alerts": views.alerts(session, now=now),
+        "waiting": views.queue(session, states=(CampaignState.IN_REVIEW,)).rows[:10],
+    }
+    return render(request, "dashboard.html", context)
+
+
+@router.get("/campaigns", response_class=HTMLResponse)
+def campaigns(
+    request: Request,
+    session: SessionDep,
+    _: PageUser,
+    state: Annotated[str, Query(max_length=32)] = "queue",
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> HTMLResponse:
+    states = states_named(state)
+    listing = views.queue(session, states=states, page=page)
+    return render(request, "campaigns.html", {"page": listing, "state": state, "all_states": list(CampaignState)})
+
+
+def states_named(name: str) -> tuple[CampaignState, ...]:
+    if name == "queue":
+        return views.QUEUE_STATES
+    if name == "all":
+        return tuple(CampaignState)
+    try:
+        return (CampaignState(name),)
+    except ValueError:
+        raise ValidationFailed(f"no campaign state {name!r}") from None
+
+
+@router.get("/triggers", response_class=HTMLResponse)
+def triggers(request: Request, session: SessionDep, _: PageUser) -> HTMLResponse:
+    listing = views.queue(session, states=tuple(CampaignState), kind=CampaignKind.TRIGGER)
+    return render(request, "triggers.html", {"page": listing})
+
+
+@router.get("/campaigns/{key}", response_class=HTMLResponse)
+def campaign_page(request: Request, key: str, session: SessionDep, settings: SettingsDep, _: PageUser) -> HTMLResponse:
+    campaign = repository.get_campaign(session, key)
+    status = service.campaign_status(session, campaign)
+    plan = campaign.plan
+    markers = [
+        presenting.Marker(mode, int(plan[mode]["n"]), float(plan[mode]["expected_profit"]))
+        for mode in ("production", "unconstrained")
+        if mode in plan
+    ]
+    context = {
+        "campaign": campaign,
+        "status": status,
+        "plan": plan,
+        "curve": presenting.profit_curve_svg(views.profit_curve(session, campaign.id), markers),
+        "audience": planned_audience(campaign),
+        **_approval_context(session, settings, campaign),
+        "notice": NOTICES.get(request.query_params.get("done", "")),
+        "now": utcnow(),
+    }
+    return render(request, "campaign.html", context)
+
+
+def _approval_context(session: Any, settings: Any, campaign: Campaign) -> dict[str, Any]:
+    return {
+        "actions": [action.value for action in allowed_actions(campaign)],
+        "escalation": review.escalation(settings).reasons(campaign),
+        "approvers": approvers_so_far(session, campaign),
+        "spend": planned_spend(campaign),
+    }
+
+
+@router.get("/campaigns/{key}/review", response_class=HTMLResponse)
+def review_page(request: Request, key: str, session: SessionDep, settings: SettingsDep, _: PageUser) -> HTMLResponse:
+    campaign = repository.get_campaign(session, key)
+    context = check_context(session, settings, now=utcnow())
+    variants = repository.variants(session, campaign.id)
+    cited = views.creative_titles(session, sorted({c for v in variants for c in v.content.get("creative_ids", [])}))
+    prices = {name: (price.input, price.output) for name, price in settings.token_prices.items()}
+    cards = [_variant_card(variant, campaign, context, prices) for variant in variants]
+    page = {
+        "campaign": campaign,
+        "cards": cards,
+        "cited": cited,
+        "plan": campaign.plan,
+        "editable": campaign.state in service.EDITABLE,
+        "audit": repository.audit_trail(session, campaign.id)[-10:],
+        **_approval_context(session, settings, campaign),
+        "notice": NOTICES.get(request.query_params.get("done", "")),
+    }
+    return render(request, "review.html", page)
+
+
+def _variant_card(
+    variant: Any, campaign: Campaign, context: Any, prices: dict[str, tuple[float, float]]
+) -> dict[str, Any]:
+    content, findings = variant.content, list(variant.report.get("findings", []))
+    card: dict[str, Any] = {
+        "variant": variant,
+        "findings": findings,
+        "fields": {
+            name: presenting.highlighted(str(content.get(name, "")), findings, name)
+            for name in review.EDITABLE_FIELDS
+            if content.get(name)
+        },
+        "usage": content.get("usage", {}),
+        "token_cost": views.token_cost(content.get("usage", {}), prices),
+    }
+    if variant.channel is Channel.EMAIL:
+        card["subject"], card["html"] = presenting.email_preview(content, context, campaign.key)
+    else:
+        card["sms_text"], card["sms"] = presenting.sms_preview(content, context)
+    return card
+
+
+@router.post("/campaigns/{key}/variants/{variant_id}")
+async def edit_variant(
+    key: str,
+    variant_id: int,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Marketer,
+) -> RedirectResponse:
+    form = await request.form()
+    changes = {name: str(form[name]) for name in review.EDITABLE_FIELDS if name in form}
+    campaign = repository.get_campaign(session, key)
+    variant = review.get_variant(session, campaign, variant_id)
+    review.edit_copy(session, settings, variant, changes, actor=principal.username, now=utcnow())
+    return see_other(f"/campaigns/{key}/review?done=edited#variant-{variant_id}")
+
+
+@router.post("/campaigns/{key}/submit")
+def submit(key: str, session: SessionDep, principal: Marketer) -> RedirectResponse:
+    service.submit(session, repository.get_campaign(session, key), actor=principal.username, now=utcnow())
+    return see_other(f"/campaigns/{key}/review?done=submitted")
+
+
+@router.post("/campaigns/{key}/approve")
+def approve(
+    key: str, session: SessionDep, settings: SettingsDep, principal: Approver, comment: Comment = ""
+) -> RedirectResponse:
+    campaign = repository.get_campaign(session, key)
+    rules = review.escalation(settings)
+    done = review.approve(session, campaign, rules, actor=principal.username, comment=comment or None, now=utcnow())
+    return see_other(f"/campaigns/{key}?done={'approved' if done else 'first_approval'}")
+
+
+@router.post("/campaigns/{key}/reject")
+def reject(key: str, session: SessionDep, principal: Approver, comment: Comment = "") -> RedirectResponse:
+    campaign = repository.get_campaign(session, key)
+    service.reject(session, campaign, actor=principal.username, comment=comment, now=utcnow())
+    return see_other(f"/campaigns/{key}?done=rejected")
+
+
+@router.post("/campaigns/{key}/request-changes")
+def request_changes(key: str, session: SessionDep, principal: Approver, comment: Comment = "") -> RedirectResponse:
+    campaign = repository.get_campaign(session, key)
+    service.request_changes(session, campaign, actor=principal.username, comment=comment, now=utcnow())
+    return see_other(f"/campaigns/{key}/review?done=changes_requested")
+
+
+@router.post("/campaigns/{key}/schedule")
+def schedule(
+    key: str, session: SessionDep, principal: Approver, at: Annotated[str, Form(max_length=40)]
+) -> RedirectResponse:
+    campaign = repository.get_campaign(session, key)
+    service.schedule(session, campaign, parse_utc(at), actor=principal.username, now=utcnow())
+    return see_other(f"/campaigns/{key}?done=scheduled")
+
+
+def parse_utc(text: str) -> datetime:
+    """A ``datetime-local`` value (or ISO 8601) as UTC; without a zone it is read as UTC, as the form says."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationFailed(f"not a date and time: {text!r} (use YYYY-MM-DDTHH:MM, UTC)") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@router.post("/campaigns/{key}/cancel")
+def cancel(key: str, session: SessionDep, principal: Approver, comment: Comment = "") -> RedirectResponse:
+    campaign = repository.get_campaign(session, key)
+    service.cancel(session, campaign, actor=principal.username, comment=comment or None, now=utcnow())
+    return see_other(f"/campaigns/{key}?done=cancelled")
+
+
+@router.get("/messages", response_class=HTMLResponse)
+def messages(
+    request: Request,
+    session: SessionDep,
+    _: PageUser,
+    campaign: Annotated[str, Query(max_length=128)] = "",
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> HTMLResponse:
+    listing = views.messages(session, campaign_key=campaign or None, page=page)
+    return render(request, "messages.html", {"page": listing, "campaign": campaign})
+
+
+@router.get("/outbox", response_class=HTMLResponse)
+def outbox(request: Request, session: SessionDep, _: PageUser, page: Annotated[int, Query(ge=1)] = 1) -> HTMLResponse:
+    return render(request, "outbox.html", {"page": views.outbox(session, page=page)})
+
+
+@router.get("/library", response_class=HTMLResponse)
+def library(
+    request: Request,
+    session: SessionDep,
+    _: PageUser,
+    q: Annotated[str, Query(max_length=200)] = "",
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> HTMLResponse:
+    return render(request, "library.html", {"page": views.library(session, q, page=page), "q": q})
+
+
+@router.get("/models", response_class=HTMLResponse)
+def models(request: Request, session: SessionDep, _: PageUser) -> HTMLResponse:
+    return render(request, "models.html", {"versions": views.model_versions(session)})
+
+
+@router.get("/experiments", response_class=HTMLResponse)
+def experiments(request: Request, session: SessionDep, _: PageUser) -> HTMLResponse:
+    return render(request, "experiments.html", {"campaigns": views.experiment_arms(session)})
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit(
+    request: Request,
+    session: SessionDep,
+    _: PageUser,
+    actor: Annotated[str, Query(max_length=100)] = "",
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> HTMLResponse:
+    return render(request, "audit.html", {"page": views.audit_log(session, actor=actor, page=page), "actor": actor})

@@ -1,0 +1,148 @@
+"""Turning stored data into what a page shows: the profit-curve SVG, guardrail spans to highlight, an
+e-mail preview rendered with sample values, and an SMS's segment count.
+
+The SVG is built here as text (no plotting library in the request path) and is escaped by construction:
+it holds only numbers and fixed labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from campaigns.sending import offer_url
+from channels.rendering import (
+    EmailDraftCopy,
+    EmailTemplate,
+    RecipientValues,
+    RenderError,
+    SmsDraftCopy,
+    SmsTemplate,
+)
+from core.sms import SmsSize, sms_size
+from guardrails.context import CheckContext
+
+WIDTH, HEIGHT, MARGIN = 640, 280, 56
+MAX_POINTS = 400
+SAMPLE_RECIPIENT = RecipientValues(
+    first_name="Alex", email="alex@example.com", phone="+12125550100", unsubscribe_url="https://example.com/u/preview"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    label: str
+    customers: int
+    profit: float
+
+
+def profit_curve_svg(curve: npt.NDArray[np.float64], markers: list[Marker]) -> str:
+    """An accessible SVG line chart of cumulative expected profit against customers targeted, with markers.
+
+    ``curve[i]`` is the expected profit of the best ``i`` targets. Long curves are thinned to ``MAX_POINTS``.
+    """
+    n = len(curve) - 1
+    if n < 1:
+        return ""
+    xs = np.unique(np.linspace(0, n, min(n + 1, MAX_POINTS)).round().astype(int))
+    top = max(float(curve.max()), *(m.profit for m in markers), 1.0)
+    bottom = min(float(curve.min()), 0.0)
+    right = max(n, *(m.customers for m in markers))
+
+    def x(value: float) -> float:
+        return MARGIN + (WIDTH - 2 * MARGIN) * value / right
+
+    def y(value: float) -> float:
+        return HEIGHT - MARGIN - (HEIGHT - 2 * MARGIN) * (value - bottom) / (top - bottom)
+
+    points = " ".join(f"{x(i):.1f},{y(float(curve[i])):.1f}" for i in xs)
+    dots = "".join(
+        f'<circle cx="{x(m.customers):.1f}" cy="{y(m.profit):.1f}" r="5" class="marker-{k}"/>'
+        f'<text x="{x(m.customers) + 8:.1f}" y="{y(m.profit) - 8:.1f}">{m.label}: {m.customers:,}, '
+        f"${m.profit:,.0f}</text>"
+        for k, m in enumerate(markers)
+    )
+    return (
+        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="curve-title" class="curve">'
+        '<title id="curve-title">Cumulative expected profit by customers targeted, best first</title>'
+        f'<line x1="{MARGIN}" y1="{HEIGHT - MARGIN}" x2="{WIDTH - MARGIN}" y2="{HEIGHT - MARGIN}" class="axis"/>'
+        f'<line x1="{MARGIN}" y1="{MARGIN}" x2="{MARGIN}" y2="{HEIGHT - MARGIN}" class="axis"/>'
+        f'<text x="{WIDTH / 2:.0f}" y="{HEIGHT - 16}" text-anchor="middle">customers targeted (0 – {right:,})</text>'
+        f'<text x="12" y="{MARGIN - 16}">expected profit, USD (max ${top:,.0f})</text>'
+        f'<polyline points="{points}" class="line"/>{dots}</svg>'
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    text: str
+    finding: int | None  # the index of the finding it belongs to, or None
+
+
+def highlighted(text: str, findings: list[dict[str, Any]], field: str) -> list[Piece]:
+    """``text`` cut into pieces, those inside a finding's span on ``field`` tagged with the finding's index.
+
+    Overlapping spans: the earlier finding keeps the overlap.
+    """
+    spans = sorted(
+        (int(f["start"]), int(f["end"]), index)
+        for index, f in enumerate(findings)
+        if f.get("field") == field and f.get("start") is not None and f.get("end") is not None
+    )
+    pieces, cursor = [], 0
+    for start, end, index in spans:
+        start, end = max(start, cursor), min(end, len(text))
+        if start >= end:
+            continue
+        pieces.append(Piece(text[cursor:start], None))
+        pieces.append(Piece(text[start:end], index))
+        cursor = end
+    pieces.append(Piece(text[cursor:], None))
+    return [piece for piece in pieces if piece.text]
+
+
+def email_preview(content: dict[str, Any], context: CheckContext, campaign_key: str) -> tuple[str, str]:
+    """The e-mail as a sample recipient would get it: (subject, HTML), or the raw copy and why it did not render."""
+    copy = EmailDraftCopy(
+        subject=str(content.get("subject", "")),
+        body_text=str(content.get("body_text", "")),
+        body_html=str(content.get("body_html", "")),
+        preheader=str(content.get("preheader", "")),
+    )
+    codes = content.get("offer_codes") or []
+    offer = context.catalog.get(str(codes[0])) if codes else None
+    try:
+        template = EmailTemplate.from_draft(
+            copy, context.brand, offer, campaign_key=campaign_key, offer_url=offer_url(context.brand, offer)
+        )
+        email = template.render(SAMPLE_RECIPIENT, "preview")
+    except RenderError as error:
+        return copy.subject, f"<p><strong>Not renderable:</strong> {_escape(error.message)}</p>{copy.body_html}"
+    return email.subject, email.body_html
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def sms_preview(content: dict[str, Any], context: CheckContext) -> tuple[str, SmsSize]:
+    """The text as a sample recipient would get it and its size as carriers bill it (the raw copy's if it
+    does not render)."""
+    copy = SmsDraftCopy(sms_text=str(content.get("sms_text", "")))
+    codes = content.get("offer_codes") or []
+    offer = context.catalog.get(str(codes[0])) if codes else None
+    try:
+        template = SmsTemplate.from_draft(
+            copy,
+            context.brand,
+            offer,
+            segment_price=context.sms_segment_price,
+            offer_url=offer_url(context.brand, offer),
+        )
+        rendered = template.render(SAMPLE_RECIPIENT, "preview")
+    except RenderError:
+        return copy.sms_text, sms_size(copy.sms_text)
+    return rendered.message.body, rendered.size
