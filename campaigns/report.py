@@ -32,7 +32,17 @@ from core.errors import Conflict, NotFound
 from core.models import Campaign
 from core.settings import Settings
 from experiments import frequentist
-from experiments.analysis import ArmStats, ExperimentAnalysis, MetricKind, Options, analyze, pooled
+from experiments.analysis import (
+    ArmStats,
+    ExperimentAnalysis,
+    Metric,
+    MetricKind,
+    Options,
+    Result,
+    Scale,
+    analyze,
+    pooled,
+)
 from experiments.assignment import BUCKETS, GLOBAL_HOLDOUT, HOLDOUT, arm_ranges, global_holdout_buckets
 from experiments.incrementality import INCREMENTAL_CUPED, Incremental, Roi, incremental_total, roi, scaled_difference
 from experiments.outcomes import (
@@ -219,3 +229,23 @@ def campaign_costs(session: Session, campaign: Campaign) -> dict[str, float]:
 
 def arm_sizes(report: CampaignReport) -> Mapping[str, int]:
     return {arm.arm: arm.n for arm in report.arms}
+
+
+# --- how the numbers read (the CLI and the web page) ------------------------------------------------------------
+
+METRICS: Mapping[str, Metric] = {metric.name: metric for metric in CAMPAIGN_METRICS}
+
+
+def format_value(metric: Metric, value: float) -> str:
+    """A per-customer value: a rate as a percentage, an amount with two decimals."""
+    return f"{value:.2%}" if metric.kind is MetricKind.RATE else f"{value:,.2f}"
+
+
+def format_effect(metric: Metric, result: Result) -> str:
+    """An effect with its interval: relative in percent, a rate difference in percentage points, else absolute."""
+    if result.scale is Scale.RELATIVE:
+        return f"{result.estimate:+.1%} [{result.ci_low:+.1%}, {result.ci_high:+.1%}]"
+    if metric.kind is MetricKind.RATE:
+        points = [100 * value for value in (result.estimate, result.ci_low, result.ci_high)]
+        return f"{points[0]:+.3f} pp [{points[1]:+.3f}, {points[2]:+.3f}]"
+    return f"{result.estimate:+,.3f} [{result.ci_low:+,.3f}, {result.ci_high:+,.3f}]"

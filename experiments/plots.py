@@ -1,8 +1,9 @@
-"""PNG plots of an experiment (matplotlib, headless): each arm's lift with its intervals, and cumulative
-conversions per arm over the attribution window."""
+"""Plots of an experiment (matplotlib, headless): each arm's lift with its intervals, and cumulative conversions
+per arm over the attribution window — as PNG files (``nudge report``) or PNG bytes (the web UI)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,14 +19,32 @@ from experiments.analysis import ExperimentAnalysis, Role, Scale
 from experiments.sequential import METHOD as SEQUENTIAL
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def save_png(figure: Figure, path: Path) -> Path:
+    """Write ``figure`` to ``path`` as PNG and free it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png")
-    plt.close(figure)
+    path.write_bytes(png_bytes(figure))
     return path
 
 
+def png_bytes(figure: Figure) -> bytes:
+    """``figure`` as PNG bytes; the figure is freed."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
 def lift_plot(analysis: ExperimentAnalysis, path: Path) -> Path:
+    """``lift_figure`` as a PNG file."""
+    return save_png(lift_figure(analysis), path)
+
+
+def cumulative_conversions_plot(daily: Mapping[str, Sequence[int]], arm_sizes: Mapping[str, int], path: Path) -> Path:
+    """``cumulative_conversions_figure`` as a PNG file."""
+    return save_png(cumulative_conversions_figure(daily, arm_sizes), path)
+
+
+def lift_figure(analysis: ExperimentAnalysis) -> Figure:
     """One panel per success and guardrail metric: every treatment's effect against the control, with its
     fixed-horizon interval (thick) and its always-valid interval (thin)."""
     metrics = [m for m in analysis.metrics if m.role is not Role.DIAGNOSTIC]
@@ -49,10 +68,10 @@ def lift_plot(analysis: ExperimentAnalysis, path: Path) -> Path:
         axes.set_yticks(list(rows), list(analysis.treatments))
         axes.set_title(f"{metric.label}: {Scale.ABSOLUTE.value} effect vs {analysis.control}", fontsize=9)
     panels[-1].set_xlabel("effect (thick: fixed-horizon CI; thin: always-valid CI)")
-    return _save(figure, path)
+    return figure
 
 
-def cumulative_conversions_plot(daily: Mapping[str, Sequence[int]], arm_sizes: Mapping[str, int], path: Path) -> Path:
+def cumulative_conversions_figure(daily: Mapping[str, Sequence[int]], arm_sizes: Mapping[str, int]) -> Figure:
     """Cumulative share of each arm's customers who converted, by day since their assignment."""
     figure = plt.figure(figsize=(7.0, 4.5), dpi=110, layout="constrained")
     axes = figure.add_subplot()
@@ -64,4 +83,4 @@ def cumulative_conversions_plot(daily: Mapping[str, Sequence[int]], arm_sizes: M
     axes.set_xlabel("days since assignment")
     axes.set_ylabel("converted (% of arm, cumulative)")
     axes.legend(loc="upper left", fontsize=8)
-    return _save(figure, path)
+    return figure

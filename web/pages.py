@@ -9,16 +9,18 @@ changes, scheduling and cancelling needs ``approver`` (``web.auth``). Every acti
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from campaigns import repository, review, service
 from campaigns.lifecycle import allowed_actions, approvers_so_far, planned_audience, planned_spend
+from campaigns.report import arm_sizes, build_report
 from core.clock import utcnow
-from core.errors import ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from core.models import Campaign, CampaignKind, CampaignState, Channel
+from experiments.plots import cumulative_conversions_figure, lift_figure, png_bytes
 from guardrails.budgets import budget_statuses
 from guardrails.repository import check_context
 from web import presenting, views
@@ -26,6 +28,7 @@ from web.auth import Approver, Marketer, PageUser
 from web.deps import SessionDep, SettingsDep
 from web.templating import PageRoute, render, see_other
 
+PlotName = Literal["lift", "cumulative"]
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 NOTICES = {
@@ -267,6 +270,26 @@ def models(request: Request, session: SessionDep, _: PageUser) -> HTMLResponse:
 @router.get("/experiments", response_class=HTMLResponse)
 def experiments(request: Request, session: SessionDep, _: PageUser) -> HTMLResponse:
     return render(request, "experiments.html", {"campaigns": views.experiment_arms(session)})
+
+
+@router.get("/experiments/{key}", response_class=HTMLResponse)
+def experiment(request: Request, session: SessionDep, settings: SettingsDep, _: PageUser, key: str) -> HTMLResponse:
+    """The campaign's experiment report: every number with its interval and the method that made it."""
+    report = build_report(session, repository.get_campaign(session, key), settings, utcnow())
+    return render(request, "experiment.html", {"report": report, **views.experiment_tables(report)})
+
+
+@router.get("/experiments/{key}/{plot}.png")
+def experiment_plot(session: SessionDep, settings: SettingsDep, _: PageUser, key: str, plot: PlotName) -> Response:
+    """The report's lift plot or cumulative conversions, as PNG."""
+    report = build_report(session, repository.get_campaign(session, key), settings, utcnow())
+    if plot == "lift":
+        if report.analysis is None:
+            raise NotFound(f"campaign {key!r} has nothing to compare yet: no lift plot")
+        figure = lift_figure(report.analysis)
+    else:
+        figure = cumulative_conversions_figure(report.daily_conversions, arm_sizes(report))
+    return Response(png_bytes(figure), media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
+from campaigns.report import METRICS, CampaignReport, format_effect, format_value
 from core.models import (
     Assignment,
     AuditEntry,
@@ -229,3 +230,23 @@ def token_cost(usage: dict[str, Any], prices: dict[str, tuple[float, float]]) ->
         return None
     usd = (usage.get("prompt_tokens", 0) * price[0] + usage.get("completion_tokens", 0) * price[1]) / 1_000_000
     return Decimal(str(round(usd, 6)))
+
+
+def experiment_tables(report: CampaignReport) -> dict[str, Any]:
+    """The report's rows as the experiment page shows them, numbers formatted as the CLI formats them."""
+    analysis = report.analysis
+    shares = {arm.arm: arm.expected_share for arm in analysis.arms} if analysis else {}
+    arms = [
+        (
+            arm.arm,
+            arm.n,
+            shares.get(arm.arm),
+            [format_value(METRICS[name], arm.metrics[name].total / arm.n) if arm.n else "—" for name in METRICS],
+        )
+        for arm in report.arms
+    ]
+    effects = [
+        (result, METRICS[result.metric].label, format_effect(METRICS[result.metric], result))
+        for result in (analysis.results if analysis else ())
+    ]
+    return {"metric_labels": [metric.label for metric in METRICS.values()], "arm_rows": arms, "effects": effects}

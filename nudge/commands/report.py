@@ -9,19 +9,25 @@ from typing import Annotated
 
 import typer
 
-from campaigns.report import CampaignReport, arm_sizes, build_report, find_campaign
+from campaigns.report import (
+    METRICS,
+    CampaignReport,
+    arm_sizes,
+    build_report,
+    find_campaign,
+    format_effect,
+    format_value,
+)
 from core.clock import utcnow
 from core.settings import get_settings
-from experiments.analysis import ExperimentAnalysis, Metric, MetricKind, Options, Result, Scale, Status
+from experiments.analysis import ExperimentAnalysis, Options, Scale, Status
 from experiments.multiple import Correction
-from experiments.outcomes import CAMPAIGN_METRICS
 from experiments.plots import cumulative_conversions_plot, lift_plot
 from nudge.commands.common import unit_of_work
 
 app = typer.Typer(
     help="Reports on what campaigns earned, with the statistics behind every number.", no_args_is_help=True
 )
-METRICS = {metric.name: metric for metric in CAMPAIGN_METRICS}
 
 
 @app.command("campaign")
@@ -86,13 +92,11 @@ def _arms(report: CampaignReport) -> list[str]:
     lines = ["arms (per assigned customer)", header]
     for arm in report.arms:
         share = shares.get(arm.arm)
-        cells = "".join(f"{_value(METRICS[name], arm.metrics[name].total / arm.n):>16}" for name in METRICS if arm.n)
+        cells = "".join(
+            f"{format_value(METRICS[name], arm.metrics[name].total / arm.n):>16}" for name in METRICS if arm.n
+        )
         lines.append(f"{arm.arm:<16}{arm.n:>10,}{'' if share is None else f'{share:.1%}':>10}{cells}")
     return lines
-
-
-def _value(metric: Metric, value: float) -> str:
-    return f"{value:.2%}" if metric.kind is MetricKind.RATE else f"{value:,.2f}"
 
 
 def _srm(analysis: ExperimentAnalysis) -> list[str]:
@@ -116,20 +120,11 @@ def _effects(analysis: ExperimentAnalysis) -> list[str]:
         )
         mark = "*" if result.primary else " "
         lines.append(
-            f" {mark} {result.arm:<10} {metric.label:<22} {_effect(metric, result)} "
+            f" {mark} {result.arm:<10} {metric.label:<22} {format_effect(metric, result)} "
             f"p {result.p_value:.4g}{adjusted}  [{result.method}]"
         )
     lines.append("   (* the result the decision reads)")
     return lines
-
-
-def _effect(metric: Metric, result: Result) -> str:
-    if result.scale is Scale.RELATIVE:
-        return f"{result.estimate:+.1%} [{result.ci_low:+.1%}, {result.ci_high:+.1%}]"
-    if metric.kind is MetricKind.RATE:
-        points = [100 * value for value in (result.estimate, result.ci_low, result.ci_high)]
-        return f"{points[0]:+.3f} pp [{points[1]:+.3f}, {points[2]:+.3f}]"
-    return f"{result.estimate:+,.3f} [{result.ci_low:+,.3f}, {result.ci_high:+,.3f}]"
 
 
 def _bayesian(analysis: ExperimentAnalysis) -> list[str]:
