@@ -11,19 +11,22 @@ child each; ``--layout 1x2``: one worker with two prefork children.
    second ago) gets ``nudge.campaigns.start_sending`` enqueued; it enqueues one ``nudge.campaigns.send_batch``
    per ``send_batch_size`` recipients, which the workers send to the fake. Timed from the enqueue to the
    fake's last accepted request carrying one of the campaign's messages. A smaller warm-up campaign runs first
-   so each worker has imported its code (reported separately). Target ≥ 2,000 messages/s.
+   so each worker has imported its code (reported separately). Recipients' first names repeat as the demo's
+   generated contacts' do (40 names); ``--unique-names`` gives each its own, the worst case for the send path
+   (it runs the final guardrail check once per variant, name and jurisdiction in a batch). Target ≥ 2,000
+   messages/s.
 2. **Trigger delay.** K open carts whose windows end at staggered instants over ``--spread`` seconds get their
    ``TriggerCheck`` from ``campaigns.triggers.on_cart_activity``; ``nudge.triggers.check_cart`` is enqueued
-   per cart with ``eta=due_at``. No product code enqueues ``check_cart`` yet (only the beat's minute scan
-   checks due carts), so the eta is the design this measures. Reported: ``sent_at − due_at`` (``sent_at`` is
-   the task's ``now``, taken before the provider call) and fake arrival − ``due_at``, p50/p99/max.
+   per cart with ``eta=due_at``, as the API's intake does for a cart event (``workers.tasks.enqueue_cart_check``).
+   Reported: ``sent_at − due_at`` (``sent_at`` is the task's ``now``, taken before the provider call) and fake
+   arrival − ``due_at``, p50/p99/max.
    Target p99 ≤ 1 s.
 
 Peak RSS (``VmHWM``) of every worker process (main and pool children) is read before the workers stop.
 Target < 300 MB. Not a test: it prints figures and asserts nothing.
 
     .venv/bin/python bench/workers.py [--recipients 10000] [--warmup 1000] [--carts 200] [--spread 20]
-                                      [--layout 2x1|1x2] [--postgres]
+                                      [--layout 2x1|1x2] [--postgres] [--unique-names]
 """
 
 from __future__ import annotations
@@ -350,6 +353,11 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--spread", type=float, default=20.0, help="seconds over which the carts' windows end")
     parser.add_argument("--layout", choices=("2x1", "1x2"), default="2x1", help="workers × prefork children")
     parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL instead of SQLite")
+    parser.add_argument(
+        "--unique-names",
+        action="store_true",
+        help="every recipient a different first name (worst case: no two renderings share a guardrail check)",
+    )
     return parser.parse_args()
 
 
@@ -386,7 +394,7 @@ def run(
     )
     started = time.perf_counter()
     migrate.upgrade(db.engine)
-    populate(db, n + w + k)
+    populate(db, n + w + k, unique_names=args.unique_names)
     print(f"setup: {n + w + k:,} customers in {'PostgreSQL' if args.postgres else 'SQLite'} "
           f"in {time.perf_counter() - started:.1f} s; {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f} before the workers start")  # fmt: skip

@@ -60,6 +60,7 @@ from channels.rendering import (
     RenderError,
     SmsDraftCopy,
     SmsTemplate,
+    first_name_or_neutral,
 )
 from channels.repository import suppress
 from channels.tokens import message_token, signing_key, unsubscribe_url
@@ -343,7 +344,9 @@ def _approved_variants(session: Session, campaign: Campaign) -> list[CampaignVar
 
 @dataclass(frozen=True, slots=True)
 class SendKit:
-    """What every message of one batch is checked and rendered with, loaded once per batch."""
+    """What every message of one batch is checked and rendered with, loaded once per batch.
+
+    ``verdicts`` remembers the final guardrail check per ``CheckKey`` for the batch (``_rendered``)."""
 
     session: Session
     settings: Settings
@@ -353,6 +356,7 @@ class SendKit:
     context: CheckContext
     key: bytes
     now: datetime
+    verdicts: dict[CheckKey, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -507,8 +511,19 @@ def prepare(
     return prepared
 
 
+CheckKey = tuple[str, str, str | None, str | None]
+"""What a rendered message's guardrail verdict can depend on, within one batch: the variant, the name as
+rendered, and the recipient's country and region (jurisdiction rules). Everything else a rendering holds for
+one recipient and not another is Nudge's own: the unsubscribe and status-callback links on the brand's own
+origin (checked as links, whatever their token) and the message key in the headers."""
+
+
 def _rendered(kit: SendKit, draft: Prepared, person: RecipientData) -> Prepared:
-    """Render an allowed plan and re-check the result; a block or a render error blocks it."""
+    """Render an allowed plan and re-check the result; a block or a render error blocks it.
+
+    The re-check runs once per ``CheckKey`` in a batch, not once per recipient: recipients who share a
+    variant, a first name and a jurisdiction get renderings that differ only in Nudge's own links, so their
+    verdict is the same. Real audiences repeat first names, which makes this the largest saving of a send."""
     template = draft.plan.template
     if template is None:
         return replace(draft, blocked=(NO_APPROVED_VARIANT,))
@@ -520,9 +535,12 @@ def _rendered(kit: SendKit, draft: Prepared, person: RecipientData) -> Prepared:
         logger.warning("message %s cannot be rendered: %s", draft.message_key, error)
         return replace(draft, blocked=(RENDER_FAILED,))
     outbound, segments, cost, checked = rendered
-    report = check(checked, replace(kit.context, recipient=person))
-    if report.blocked:
-        return replace(draft, blocked=tuple(dict.fromkeys(finding.rule for finding in report.blocking())))
+    key = (template.variant, first_name_or_neutral(person.first_name), person.country, person.region)
+    if (blocking := kit.verdicts.get(key)) is None:
+        report = check(checked, replace(kit.context, recipient=person))
+        blocking = kit.verdicts[key] = tuple(dict.fromkeys(finding.rule for finding in report.blocking()))
+    if blocking:
+        return replace(draft, blocked=blocking)
     return replace(draft, outbound=outbound, segments=segments, cost=cost)
 
 

@@ -45,6 +45,7 @@ from core.models import (
 )
 from core.settings import Settings
 from guardrails.report import Report
+from guardrails.service import check
 from nudge.commands.creative import SAMPLE_BRAND
 from tests.campaigns.test_drafting import BODY
 from tests.campaigns.test_service import reviewed, scored_customers
@@ -489,6 +490,28 @@ def test_suppression_and_missing_consent_block_with_the_rule_and_a_full_cap_defe
         (f"{KEY}:3:email", MessageStatus.BLOCKED, 0, "send.consent.missing"),
     ]
     assert outbox_count(db) == 0
+
+
+def test_the_rendered_check_runs_once_per_name_and_jurisdiction_in_a_batch_and_still_sees_each_name(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign_id = seed(db, (1, 2, 3, 4))
+    with db.session() as session:
+        for number, name in ((1, "Ada"), (2, "Ada"), (3, "Verizon"), (4, "Ada")):
+            session.get(Customer, number).first_name = name  # type: ignore[union-attr]
+        session.get(Customer, 4).region = "ON"  # type: ignore[union-attr]  # another jurisdiction
+    checked: list[str | None] = []
+
+    def counting(message: Any, context: Any) -> Any:
+        checked.append(context.recipient.first_name)
+        return check(message, context)
+
+    monkeypatch.setattr("campaigns.sending.check", counting)
+
+    result = send(db, campaign_id, [1, 2, 3, 4])
+
+    assert sorted(checked, key=str) == ["Ada", "Ada", "Verizon"]  # Ada in NY once, Ada in ON once, Verizon once
+    assert (result.sent, result.blocked) == (3, {"brand.banned_word": 1})
 
 
 def test_a_rendered_message_the_guardrails_block_is_blocked_with_the_rule_ids(db: Database) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.brand import import_brand
+from audience.generated_contacts import FIRST_NAMES
 from core.bulk import insert_rows
 from core.clock import utcnow
 from core.db import Database
@@ -43,21 +44,24 @@ SIGNING_SECRET = "w" * 32
 WORKER_READY_SECONDS = 60.0
 
 
-def populate(db: Database, count: int) -> None:
+def populate(db: Database, count: int, *, unique_names: bool = False) -> None:
     """The sample brand's catalog and customers 1..count, each with an express e-mail marketing opt-in."""
     now = utcnow()
     with db.session() as session:
         import_brand(session, SAMPLE_BRAND, store=None)
-        insert_rows(session, Customer, [_customer(n, now) for n in range(1, count + 1)])
+        insert_rows(session, Customer, [_customer(n, now, unique_names) for n in range(1, count + 1)])
         insert_rows(session, Consent, [_consent(n, now) for n in range(1, count + 1)])
 
 
-def _customer(n: int, now: datetime) -> dict[str, Any]:
+def _customer(n: int, now: datetime, unique_names: bool) -> dict[str, Any]:
+    # First names as the demo's generated contacts have them (40 common names), or all different (the worst
+    # case for the send path, which checks each distinct rendering once per batch); every tenth has none.
+    name = f"Name{n}" if unique_names else FIRST_NAMES[n % len(FIRST_NAMES)]
     return {
         "external_id": f"c{n}",
         "email": f"customer{n}@example.com",
         "phone": None,
-        "first_name": None if n % 10 == 0 else f"Name{n}",
+        "first_name": None if n % 10 == 0 else name,
         "last_name": None,
         "time_zone": "America/New_York",
         "country": "US",
