@@ -6,8 +6,8 @@ A shop that already speaks the Segment e-commerce spec (v2) needs nothing more f
   ``quantity``) add to or take from the cart ``cart_id`` names; ``Cart Viewed`` with ``products`` replaces its
   items with that snapshot. The cart is (re)opened and ``cart_updated_at`` moves to the event's time.
 - ``Order Completed`` (``order_id``, ``total`` or ``revenue``, ``currency``, ``products``, optionally
-  ``cart_id``) stores an ``Order`` once per ``order_id`` and converts the cart it names, or else the
-  customer's open carts last changed before it.
+  ``cart_id`` and ``coupon``) stores an ``Order`` once per ``order_id`` and converts the cart it names, or else
+  the customer's open carts last changed before it; a ``coupon`` is reported for the cost ledger.
 
 Only events of identified customers (a ``userId``) count: an anonymous cart has nobody to remind. Events are
 applied in time order; a replayed event is never stored twice by the intake, so it is never applied twice.
@@ -48,12 +48,24 @@ class CommerceEvent:
     occurred_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    """A new order that used a code (Segment's order-level ``coupon``): the campaigns book the offer's cost."""
+
+    order_id: int
+    code: str
+    customer_id: int
+    at: datetime
+
+
 @dataclass
 class CommerceChanges:
-    """What the events changed: carts touched (still open), and customers who placed an order, with when."""
+    """What the events changed: carts touched (still open), customers who placed an order (with when), and the
+    codes new orders used."""
 
     carts: list[int] = field(default_factory=list)
     orders: dict[int, datetime] = field(default_factory=dict)
+    redemptions: list[Redemption] = field(default_factory=list)
 
 
 def apply(session: Session, events: Iterable[CommerceEvent]) -> CommerceChanges:
@@ -62,8 +74,10 @@ def apply(session: Session, events: Iterable[CommerceEvent]) -> CommerceChanges:
     touched: dict[int, Cart] = {}
     for event in sorted(events, key=lambda event: event.occurred_at):
         if event.name == ORDER_COMPLETED:
-            if _order(session, event):
+            if (order := _order(session, event)) is not None:
                 changes.orders[event.customer_id] = event.occurred_at  # events are in time order: the latest
+                if (code := _text(event.properties.get("coupon"))) is not None:
+                    changes.redemptions.append(Redemption(order.id, code.upper(), event.customer_id, order.ordered_at))
             for converted in _converted(session, event):
                 touched.pop(converted.id, None)
         elif (cart := _cart_event(session, event)) is not None:
@@ -113,26 +127,26 @@ def _items_after(items: Sequence[Mapping[str, Any]], event: CommerceEvent) -> li
     return list(current.values())
 
 
-def _order(session: Session, event: CommerceEvent) -> bool:
-    """Store the order once per ``order_id``; whether it is new."""
+def _order(session: Session, event: CommerceEvent) -> Order | None:
+    """Store the order once per ``order_id``; the new order, or ``None`` when it was stored before."""
     external_id = _text(event.properties.get("order_id"))
     if external_id is not None and session.scalars(select(Order.id).where(Order.external_id == external_id)).first():
-        return False
+        return None
     products = _products(event.properties)
     amount = _decimal(event.properties.get("total", event.properties.get("revenue")))
     if amount is None:
         amount = sum((_price(item) * _quantity(item) for item in products), Decimal(0))
-    session.add(
-        Order(
-            external_id=external_id,
-            customer_id=event.customer_id,
-            amount=amount,
-            currency=_currency(event.properties),
-            quantity=sum(_quantity(item) for item in products) or 1,
-            ordered_at=event.occurred_at,
-        )
+    order = Order(
+        external_id=external_id,
+        customer_id=event.customer_id,
+        amount=amount,
+        currency=_currency(event.properties),
+        quantity=sum(_quantity(item) for item in products) or 1,
+        ordered_at=event.occurred_at,
     )
-    return True
+    session.add(order)
+    session.flush()
+    return order
 
 
 def _converted(session: Session, event: CommerceEvent) -> list[Cart]:

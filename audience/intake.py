@@ -5,8 +5,10 @@ One ``ingest`` call is a fixed handful of bulk statements whatever the batch siz
 1. look up the customers the calls name by ``userId``; on PostgreSQL, lock the ones this call may write
    (see ``_lock_customers``); create the missing ones (``external_id`` only), so every event with a
    ``userId`` links to its customer — anonymous-only events keep ``customer_id`` NULL;
-2. insert the events with ``ON CONFLICT (message_id) DO NOTHING RETURNING message_id``, which says which
-   calls are new;
+2. insert the calls' ``messageId`` into ``event_keys`` with ``ON CONFLICT (message_id) DO NOTHING``, and the
+   events of the keys inserted, returning their ``messageId``: which calls are new (``_insert_events``). The
+   key table, unpartitioned, makes a replay a duplicate whenever it comes, while ``events`` is partitioned by
+   month on PostgreSQL (``core.partitions``);
 3. update customers from the identify calls stored just now, folded in timestamp order, one upsert per
    distinct set of traits given (usually one or two) — so a replayed call is stored once and changes nothing.
 
@@ -24,7 +26,7 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import uuid4
 
-from sqlalchemy import Table, bindparam, column, func, select, text
+from sqlalchemy import Table, bindparam, column, func, insert, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
@@ -33,10 +35,12 @@ from audience import commerce
 from audience.commerce import CommerceChanges
 from audience.repository import customer_ids, upsert_customers
 from audience.schemas import Identify, Message, Track
+from core import partitions
 from core.bulk import insert_for
-from core.models import Event, EventType
+from core.models import Event, EventKey, EventType
 
 _EVENTS = cast(Table, Event.__table__)
+_EVENT_KEYS = cast(Table, EventKey.__table__)
 
 # Reserved traits and the customer column each sets; address.country/state and context.timezone are handled apart.
 _TRAIT_COLUMNS = {
@@ -160,34 +164,52 @@ _ADVISORY_LOCKS = text("SELECT pg_advisory_xact_lock(:space, key) FROM unnest(CA
 def _insert_events(
     session: Session, calls: list[_Call], customers: dict[str, int], *, source_id: int | None, received_at: datetime
 ) -> set[str]:
-    """Insert the events; return the messageIds stored now (the others were stored before)."""
+    """Insert the keys, and the events of the keys new now; return those messageIds (the others were stored
+    before). PostgreSQL: one statement; SQLite, which has no INSERT in a WITH clause: two."""
     if not calls:
         return set()
     rows = [_event_row(call, customers) for call in calls]
-    rows.sort(key=lambda row: row["message_id"])  # one lock order on the unique index, as for customers
+    rows.sort(key=lambda row: row["message_id"])  # one lock order on the key index, as for customers
     shared = {"source_id": source_id, "received_at": received_at}
     if session.get_bind().dialect.name == "postgresql":
+        partitions.ensure_month(session, "events", received_at)
         calls_json = [row | {"occurred_at": row["occurred_at"].isoformat()} for row in rows]
         return set(session.scalars(_POSTGRESQL_INSERT, {"calls": calls_json, **shared}))
-    statement = insert_for(session)(_EVENTS).on_conflict_do_nothing(index_elements=["message_id"])
-    return set(session.scalars(statement.returning(_EVENTS.c.message_id), [row | shared for row in rows]))
+    keys = insert_for(session)(_EVENT_KEYS).on_conflict_do_nothing(index_elements=["message_id"])
+    key_rows = [{"message_id": row["message_id"], "received_at": received_at} for row in rows]
+    new = set(session.scalars(keys.returning(_EVENT_KEYS.c.message_id), key_rows))
+    if new:
+        session.execute(insert(_EVENTS), [row | shared for row in rows if row["message_id"] in new])
+    return new
 
 
 def _postgresql_insert() -> Any:
-    """``INSERT … SELECT FROM jsonb_to_recordset(:calls)``: the whole batch travels as one JSON document.
+    """``WITH call AS (… jsonb_to_recordset(:calls)), new_key AS (INSERT INTO event_keys … ON CONFLICT DO
+    NOTHING RETURNING message_id) INSERT INTO events SELECT … FROM call JOIN new_key RETURNING message_id``.
 
-    Measured with bench/intake.py: a multi-row VALUES list (1,100 parameters per 100 events) was re-parsed
-    by the driver for every batch, and ``unnest`` of one array per column spent as long escaping the arrays;
-    one JSON parameter cut the worker's time per batch from 5.5 ms to 1.4 ms.
+    The whole batch travels as one JSON document. Measured with bench/intake.py: a multi-row VALUES list
+    (1,100 parameters per 100 events) was re-parsed by the driver for every batch, and ``unnest`` of one array
+    per column spent as long escaping the arrays; one JSON parameter cut the worker's time per batch from
+    5.5 ms to 1.4 ms. A concurrent batch with the same messageId waits on the key's index entry and, once the
+    first commits, inserts neither key nor event.
     """
     columns = [column(name, _EVENTS.c[name].type) for name in _PER_CALL]
-    calls = func.jsonb_to_recordset(bindparam("calls", type_=JSONB)).table_valued(*columns)
-    calls = calls.render_derived(name="call", with_types=True)
-    shared = [bindparam(name, type_=_EVENTS.c[name].type) for name in ("received_at", "source_id")]
-    statement = postgresql.insert(_EVENTS).from_select(
-        [*_PER_CALL, "received_at", "source_id"], select(*calls.c, *shared)
+    records = func.jsonb_to_recordset(bindparam("calls", type_=JSONB)).table_valued(*columns)
+    call = select(*records.render_derived(name="record", with_types=True).c).cte("call")
+    received_at = bindparam("received_at", type_=_EVENTS.c.received_at.type)
+    source_id = bindparam("source_id", type_=_EVENTS.c.source_id.type)
+    new_key = (
+        postgresql.insert(_EVENT_KEYS)
+        .from_select(["message_id", "received_at"], select(call.c.message_id, received_at))
+        .on_conflict_do_nothing(index_elements=["message_id"])
+        .returning(_EVENT_KEYS.c.message_id)
+        .cte("new_key")
     )
-    return statement.on_conflict_do_nothing(index_elements=["message_id"]).returning(_EVENTS.c.message_id)
+    new_calls = select(*(call.c[name] for name in _PER_CALL), received_at, source_id).join_from(
+        call, new_key, call.c.message_id == new_key.c.message_id
+    )
+    statement = postgresql.insert(_EVENTS).from_select([*_PER_CALL, "received_at", "source_id"], new_calls)
+    return statement.returning(_EVENTS.c.message_id)
 
 
 _POSTGRESQL_INSERT = _postgresql_insert()

@@ -1,17 +1,23 @@
-"""Provider events into outcomes, with the brand's SMS keyword replies: one function the API (in-process) and the
-worker task both call, so the replies quote the same program whoever processes the events."""
+"""What comes back from customers: provider events into outcomes, with the brand's SMS keyword replies (one
+function the API in-process and the worker task both call, so the replies quote the same program), and the
+offers new orders redeemed, booked in the cost ledger against the campaign that offered them."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from audience.commerce import Redemption
 from channels.factory import sms_sender
 from channels.keywords import SmsProgram
 from channels.outcomes import ProcessResult, process_pending
+from core import ledger
 from core.errors import ValidationFailed
+from core.models import Campaign, CampaignVariant, Message, MessageStatus, Offer
 from core.settings import Settings
 from guardrails.context import BrandRules
 
@@ -34,3 +40,47 @@ def sms_program(settings: Settings) -> SmsProgram | None:
     except ValidationFailed:
         logger.exception("the SMS keyword replies cannot be built; keywords are recorded without a reply")
         return None
+
+
+def book_redemptions(session: Session, settings: Settings, redemptions: Sequence[Redemption]) -> int:
+    """Book each new order's use of a catalog offer at the offer's cost; codes not in the catalog are not ours.
+
+    The cost goes to the campaign whose latest message to the customer before the order, within the attribution
+    window, offered that code; with none, it is booked without a campaign. Returns how many were booked now."""
+    window = timedelta(days=settings.attribution_window_days)
+    booked = 0
+    for redemption in redemptions:
+        if session.scalar(select(Offer.id).where(Offer.code == redemption.code)) is None:
+            continue
+        booked += ledger.record_offer_redemption(
+            session,
+            order_id=redemption.order_id,
+            offer_code=redemption.code,
+            customer_id=redemption.customer_id,
+            redeemed_at=redemption.at,
+            campaign_key=offering_campaign(session, redemption, window),
+        )
+    return booked
+
+
+def offering_campaign(session: Session, redemption: Redemption, window: timedelta) -> str | None:
+    """The campaign whose latest message to the customer in ``window`` before the order offered its code."""
+    sent = (
+        select(Message.campaign_key, CampaignVariant.content)
+        .join(Campaign, Campaign.key == Message.campaign_key)
+        .join(
+            CampaignVariant,
+            (CampaignVariant.campaign_id == Campaign.id) & (CampaignVariant.variant == Message.variant),
+        )
+        .where(
+            Message.customer_id == redemption.customer_id,
+            Message.status == MessageStatus.SENT,
+            Message.sent_at <= redemption.at,
+            Message.sent_at > redemption.at - window,
+        )
+        .order_by(Message.sent_at.desc())
+    )
+    for campaign_key, content in session.execute(sent):
+        if redemption.code in content.get("offer_codes", ()):
+            return str(campaign_key)
+    return None

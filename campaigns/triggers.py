@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from audience.commerce import CommerceChanges
 from audience.intake import IngestResult, ingest
 from audience.schemas import Message as IntakeMessage
+from campaigns.outcomes import book_redemptions
 from campaigns.sending import (
     BatchResult,
     SendKit,
@@ -168,11 +169,13 @@ def on_order(session: Session, customer_id: int, now: datetime) -> int:
 def ingest_events(
     session: Session, settings: Settings, messages: Sequence[IntakeMessage], *, source_id: int | None, now: datetime
 ) -> tuple[IngestResult, list[TriggerCheck]]:
-    """Store Segment calls (``audience.intake``) and apply what their e-commerce events mean for the trigger.
+    """Store Segment calls (``audience.intake``) and apply what their e-commerce events mean: for the trigger,
+    and for the cost ledger (offers redeemed, ``campaigns.outcomes.book_redemptions``).
 
     Returns the intake's result and the cart checks now waiting, for the caller to schedule at their ``due_at``.
     """
     result = ingest(session, messages, source_id=source_id, received_at=now)
+    book_redemptions(session, settings, result.commerce.redemptions)
     if not (result.commerce.carts or result.commerce.orders):
         return result, []
     return result, on_commerce(session, settings, result.commerce, now)

@@ -13,8 +13,11 @@ Each event is stored once, whatever the provider repeats:
   retried event a new ``sg_event_id`` (reference §3.2), so the same message, address, event, second and
   URL count as the same event.
 
-Both are unique per provider; the insert skips a row that collides on either (``ON CONFLICT DO NOTHING``
-on SQLite and PostgreSQL), so replays, and the same event delivered twice at the same moment, store nothing new.
+Both are unique per provider in ``provider_event_keys``; the insert there skips a row that collides on either
+(``ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL), and only the keys inserted get their ``provider_events``
+row (with the key's id), so replays, and the same event delivered twice at the same moment, store nothing new —
+however much later they come, since the key table is not partitioned (``provider_events`` is, by month, on
+PostgreSQL; retention deletes both, so dedupe holds for ``NUDGE_DATA_RETENTION_MONTHS``).
 """
 
 from __future__ import annotations
@@ -31,12 +34,16 @@ from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from sendgrid import EventWebhook  # type: ignore[import-untyped, unused-ignore]
+from sqlalchemy import bindparam, column, func, insert, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped, unused-ignore]
 
+from core import partitions
 from core.bulk import insert_for, table_of
 from core.errors import BadRequest, Unauthorized
-from core.models import Provider, ProviderEvent
+from core.models import Provider, ProviderEvent, ProviderEventKey
 
 # The SendGrid custom arg carrying Message.message_key (SendGrid flattens custom_args into each event).
 SENDGRID_MESSAGE_KEY_ARG = "message_key"
@@ -299,11 +306,55 @@ def store_events(session: Session, events: Sequence[ParsedEvent], *, received_at
         return StoreResult(stored=[], duplicates=len(events))
     # One order on the unique indexes, so two deliveries of overlapping batches do not deadlock.
     unique.sort(key=lambda event: event.event_id)
-    rows = [_row(event, received_at) for event in unique]
-    table = table_of(ProviderEvent)
-    statement = insert_for(session)(table).on_conflict_do_nothing().returning(table.c.id)
-    stored = sorted(session.scalars(statement, rows))
+    rows = [_row(event) for event in unique]
+    if session.get_bind().dialect.name == "postgresql":
+        partitions.ensure_month(session, "provider_events", received_at)
+        stored = sorted(session.scalars(_POSTGRESQL_INSERT, {"events": rows, "received_at": received_at}))
+    else:
+        stored = _insert_sqlite(session, rows, received_at)
     return StoreResult(stored=stored, duplicates=len(events) - len(stored))
+
+
+def _insert_sqlite(session: Session, rows: list[dict[str, Any]], received_at: datetime) -> list[int]:
+    """The keys with ``ON CONFLICT DO NOTHING``, then the events of the keys inserted, with their ids (SQLite
+    has no INSERT in a WITH clause: two statements)."""
+    returning = insert_for(session)(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.provider, _KEYS.c.event_id)
+    key_rows = [{name: row[name] for name in _KEY_COLUMNS} | {"received_at": received_at} for row in rows]
+    inserted = {(Provider(provider).value, event_id) for provider, event_id in session.execute(returning, key_rows)}
+    new = [row | {"received_at": received_at} for row in rows if (row["provider"], row["event_id"]) in inserted]
+    if not new:
+        return []
+    return sorted(session.scalars(insert(_EVENTS).returning(_EVENTS.c.id), new))
+
+
+def _postgresql_insert() -> Any:
+    """``WITH event AS (… jsonb_to_recordset(:events)), new_key AS (INSERT INTO provider_event_keys … ON
+    CONFLICT DO NOTHING RETURNING provider, event_id) INSERT INTO provider_events SELECT … FROM event JOIN new_key
+    RETURNING id``: one statement and one JSON parameter per batch (as ``audience.intake`` stores calls). A
+    concurrent delivery of the same event waits on the key's index entry and, once the first commits, inserts
+    neither key nor event."""
+    columns = [column(name, _EVENTS.c[name].type) for name in _PER_EVENT]
+    records = func.jsonb_to_recordset(bindparam("events", type_=JSONB)).table_valued(*columns)
+    event = select(*records.render_derived(name="record", with_types=True).c).cte("event")
+    received_at = bindparam("received_at", type_=_EVENTS.c.received_at.type)
+    new_key = (
+        postgresql.insert(_KEYS)
+        .from_select([*_KEY_COLUMNS, "received_at"], select(*(event.c[name] for name in _KEY_COLUMNS), received_at))
+        .on_conflict_do_nothing()
+        .returning(_KEYS.c.provider, _KEYS.c.event_id)
+        .cte("new_key")
+    )
+    matched = (new_key.c.provider == event.c.provider) & (new_key.c.event_id == event.c.event_id)
+    new_events = select(*(event.c[name] for name in _PER_EVENT), received_at).join_from(event, new_key, matched)
+    statement = postgresql.insert(_EVENTS).from_select([*_PER_EVENT, "received_at"], new_events)
+    return statement.returning(_EVENTS.c.id)
+
+
+_EVENTS = table_of(ProviderEvent)
+_KEYS = table_of(ProviderEventKey)
+_KEY_COLUMNS = ("provider", "event_id", "fallback_key")
+_PER_EVENT = (*_KEY_COLUMNS, "kind", "message_key", "payload")
+_POSTGRESQL_INSERT = _postgresql_insert()
 
 
 def _first_of_each(events: Sequence[ParsedEvent]) -> list[ParsedEvent]:
@@ -317,14 +368,13 @@ def _first_of_each(events: Sequence[ParsedEvent]) -> list[ParsedEvent]:
     return unique
 
 
-def _row(event: ParsedEvent, received_at: datetime) -> dict[str, Any]:
+def _row(event: ParsedEvent) -> dict[str, Any]:
+    # The provider as its value: the row also travels as JSON (PostgreSQL).
     return {
-        "provider": event.provider,
+        "provider": event.provider.value,
         "event_id": event.event_id,
         "fallback_key": event.fallback_key,
         "kind": event.kind,
         "message_key": event.message_key,
         "payload": event.payload,
-        "received_at": received_at,
-        "processed_at": None,
     }

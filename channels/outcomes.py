@@ -324,7 +324,14 @@ class _Batch:
     def _outcome(
         self, event: ProviderEvent, message_id: int, kind: OutcomeKind, occurred_at: datetime, data: dict[str, Any]
     ) -> None:
-        row = {"message_id": message_id, "event_id": event.id, "kind": kind, "occurred_at": occurred_at, "data": data}
+        row = {
+            "message_id": message_id,
+            "event_id": event.id,
+            "event_received_at": event.received_at,  # with the id, the key of a partitioned table
+            "kind": kind,
+            "occurred_at": occurred_at,
+            "data": data,
+        }
         self.outcomes.append(row)
 
     def _unmatched(self, event: ProviderEvent) -> None:

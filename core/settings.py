@@ -251,7 +251,7 @@ class Settings(BaseSettings):
         default=None, ge=1, le=65535, description="Each Celery worker serves its metrics on this port; empty: none."
     )
     data_retention_months: int = Field(
-        default=13, ge=1, description="Event, message-log and ledger partitions older than this are dropped."
+        default=13, ge=1, description="Cost ledger and event partitions (rows on SQLite) older than this are dropped."
     )
     capacity_results_path: Path | None = Field(
         default=None, description="Where bench/load.py writes measured throughput; empty: <data_dir>/capacity.json."

@@ -4,13 +4,15 @@
   ``{{slots}}``) or a rendered message at send time (``rendered=True``: slots filled, headers set).
 - ``CheckContext``: the offer catalog, the brand's rules, the clock, and — at send time — the recipient's
   own data (the only personal data a message may hold) and what the retrieved creative tried to inject.
-- ``BrandRules``: the brand's machine-checkable rules, read from the brand folder's ``rules.json``.
+- ``BrandRules``: the brand's machine-checkable rules, read from the brand folder's ``rules.json``
+  (``BrandRules.cached`` reads it again only when the file changes).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -143,6 +145,29 @@ class BrandRules(BaseModel):
         rules.check_domains()
         return rules
 
+    @classmethod
+    def cached(cls, path: Path) -> BrandRules:
+        """``load``, read again only when the file changes: every check and every review page needs the rules,
+        and they change only when someone edits ``rules.json``.
+
+        The cache is keyed on the file's path and its identity (device, inode, size, modification time in
+        nanoseconds), so an edited or replaced file is read on the next call; a file that cannot be read is
+        never cached (``load`` raises ``ValidationFailed`` as before).
+        """
+        try:
+            stat = path.stat()
+        except OSError:
+            return cls.load(path)  # raises, naming the path
+        version = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        with _BRAND_LOCK:
+            found = _BRAND_CACHE.get(path)
+        if found is not None and found[0] == version:
+            return found[1]
+        rules = cls.load(path)
+        with _BRAND_LOCK:
+            _BRAND_CACHE[path] = (version, rules)
+        return rules
+
     def check_domains(self) -> None:
         """``ValidationFailed`` unless every domain is a lower-case host name and the sender uses one of them."""
         bad = [domain for domain in (*self.sender_domains, *self.link_domains) if not _DOMAIN.match(domain)]
@@ -150,6 +175,10 @@ class BrandRules(BaseModel):
             raise ValidationFailed(f"not lower-case domain names: {', '.join(bad)}")
         if not is_within(self.sender_address.rsplit("@", 1)[1].lower(), self.sender_domains):
             raise ValidationFailed(f"the sender address {self.sender_address} is not on a sender domain")
+
+
+_BRAND_LOCK = threading.Lock()
+_BRAND_CACHE: dict[Path, tuple[tuple[int, int, int, int], BrandRules]] = {}
 
 
 def is_own_link(url: str, own_origin: str | None) -> bool:

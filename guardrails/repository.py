@@ -2,7 +2,8 @@
 
 - ``load_recipients``: ``Recipient`` snapshots for a batch of customers, in three queries per thousand
   customers (contact details, current consent, suppressions), for the send-time checks.
-- ``check_context``: the offer catalog and the brand's rules, for the content and compliance checks.
+- ``check_context``: the offer catalog and the brand's rules, for the content and compliance checks (the
+  catalog is read from the database on every call; the rules file only when it has changed).
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def check_context(session: Session, settings: Settings, *, now: datetime) -> Che
     """The context drafts are checked in: the whole offer catalog, the brand's rules, the SMS limits."""
     return CheckContext(
         catalog=catalog(session),
-        brand=BrandRules.load(settings.brand_rules_path),
+        brand=BrandRules.cached(settings.brand_rules_path),  # read again only when rules.json changes
         now=now,
         own_origin=_origin(settings.public_base_url),
         max_sms_segments=settings.sms_max_segments,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
+from core.migrate import schema_objects
 from core.models import Base
 from core.settings import get_settings
 
@@ -24,6 +25,7 @@ def run_migrations() -> None:
             target_metadata=Base.metadata,
             render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
             compare_type=True,
+            include_object=schema_objects(connection),  # PostgreSQL's own copies for partitioned tables
         )
         context.run_migrations()
 

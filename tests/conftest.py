@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from core import migrate
+from core import migrate, partitions
 from core.db import Database
 from core.models import Base
 from tests.support.postgres import postgres_server
 
 BACKENDS = ["sqlite", "postgres"]
+TEST_MONTHS_FROM, TEST_MONTHS = datetime(2026, 1, 1, tzinfo=UTC), 24
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +46,10 @@ def _sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Datab
 def _postgres_database(postgres_url: str) -> Iterator[Database]:
     database = Database.from_url(postgres_url)
     migrate.upgrade(database.engine)
+    with database.session() as session:
+        # The migration partitions the months around today; tests also write rows dated in their own fixed
+        # months through the ORM (the product's writers create a missing month themselves).
+        partitions.ensure_partitions(session, TEST_MONTHS_FROM, months_ahead=TEST_MONTHS)
     yield database
     database.dispose()
 

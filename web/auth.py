@@ -66,16 +66,24 @@ def login_policy(settings: Settings) -> accounts.LoginPolicy:
     )
 
 
-async def page_user(request: Request, session: SessionDep) -> Principal:
-    """The signed-in user; ``LoginRequired`` without a live session, 403 for an unsafe request without CSRF token."""
+def signed_in(request: Request, session: SessionDep) -> Principal:
+    """The user behind the session cookie; ``LoginRequired`` without a live session.
+
+    Synchronous on purpose: it queries the database, so FastAPI runs it in the thread pool instead of
+    blocking the event loop that every other request is waiting on.
+    """
     token = request.cookies.get(SESSION_COOKIE)
     found = accounts.session_user(session, token, now=utcnow()) if token else None
     if found is None:
         raise LoginRequired("please sign in")
     user, user_session = found
+    return Principal(user.id, user.username, user.role, user_session.csrf_token)
+
+
+async def page_user(request: Request, principal: Annotated[Principal, Depends(signed_in)]) -> Principal:
+    """The signed-in user; ``LoginRequired`` without a live session, 403 for an unsafe request without CSRF token."""
     if request.method not in SAFE_METHODS:
-        await check_csrf(request, user_session.csrf_token)
-    principal = Principal(user.id, user.username, user.role, user_session.csrf_token)
+        await check_csrf(request, principal.csrf_token)  # may read the form: no database work here
     request.state.principal = principal
     return principal
 

@@ -3,7 +3,12 @@ outbox, creative library, models, experiments and the audit log.
 
 Reading needs any role; editing and submitting drafts needs ``marketer``; approving, rejecting, requesting
 changes, scheduling and cancelling needs ``approver`` (``web.auth``). Every action goes through
-``campaigns`` (which audits it) and answers with a redirect back to the page, with a notice.
+``campaigns`` (which audits it) and answers with a redirect back to the page, with a notice. With HTMX
+(``web.templating.is_htmx``), saving a variant answers with its re-checked card instead, and the library's
+search box with its results only.
+
+Every handler that touches the database is a plain ``def``: FastAPI runs it in its thread pool, so a slow
+query never holds up the event loop. Only reading a form is ``async`` (a dependency, before the handler).
 """
 
 from __future__ import annotations
@@ -11,22 +16,25 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from campaigns import repository, review, service
 from campaigns.lifecycle import allowed_actions, approvers_so_far, planned_audience, planned_spend
 from campaigns.report import arm_sizes, build_report
 from core.clock import utcnow
 from core.errors import NotFound, ValidationFailed
-from core.models import Campaign, CampaignKind, CampaignState, Channel
+from core.models import Campaign, CampaignKind, CampaignState, CampaignVariant, Channel
+from core.settings import Settings
 from experiments.plots import cumulative_conversions_figure, lift_figure, png_bytes
 from guardrails.budgets import budget_statuses
+from guardrails.context import CheckContext
 from guardrails.repository import check_context
 from web import presenting, views
 from web.auth import Approver, Marketer, PageUser
 from web.deps import SessionDep, SettingsDep
-from web.templating import PageRoute, render, see_other
+from web.templating import PREVIEW_HEADERS, PageRoute, is_htmx, render, see_other
 
 PlotName = Literal["lift", "cumulative"]
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -42,6 +50,15 @@ NOTICES = {
     "cancelled": "Cancelled.",
 }
 Comment = Annotated[str, Form(max_length=2000)]
+
+
+async def copy_changes(request: Request) -> dict[str, str]:
+    """The copy fields the edit form sent (reading the body is the only asynchronous part of an edit)."""
+    form = await request.form()
+    return {name: str(form[name]) for name in review.EDITABLE_FIELDS if name in form}
+
+
+CopyChanges = Annotated[dict[str, str], Depends(copy_changes)]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -122,26 +139,32 @@ def _approval_context(session: Any, settings: Any, campaign: Campaign) -> dict[s
 @router.get("/campaigns/{key}/review", response_class=HTMLResponse)
 def review_page(request: Request, key: str, session: SessionDep, settings: SettingsDep, _: PageUser) -> HTMLResponse:
     campaign = repository.get_campaign(session, key)
-    context = check_context(session, settings, now=utcnow())
     variants = repository.variants(session, campaign.id)
-    cited = views.creative_titles(session, sorted({c for v in variants for c in v.content.get("creative_ids", [])}))
-    prices = {name: (price.input, price.output) for name, price in settings.token_prices.items()}
-    cards = [_variant_card(variant, campaign, context, prices) for variant in variants]
     page = {
         "campaign": campaign,
-        "cards": cards,
-        "cited": cited,
+        **_cards(session, settings, campaign, variants),
         "plan": campaign.plan,
-        "editable": campaign.state in service.EDITABLE,
-        "audit": repository.audit_trail(session, campaign.id)[-10:],
+        "audit": views.recent_audit(session, campaign.id),
         **_approval_context(session, settings, campaign),
         "notice": NOTICES.get(request.query_params.get("done", "")),
     }
     return render(request, "review.html", page)
 
 
+def _cards(session: Session, settings: Settings, campaign: Campaign, variants: list[CampaignVariant]) -> dict[str, Any]:
+    """The variants' cards and what they show: cited creative titles, and whether the copy can be edited."""
+    context = check_context(session, settings, now=utcnow())
+    cited = views.creative_titles(session, sorted({c for v in variants for c in v.content.get("creative_ids", [])}))
+    prices = {name: (price.input, price.output) for name, price in settings.token_prices.items()}
+    return {
+        "cards": [_variant_card(variant, campaign, context, prices) for variant in variants],
+        "cited": cited,
+        "editable": campaign.state in service.EDITABLE,
+    }
+
+
 def _variant_card(
-    variant: Any, campaign: Campaign, context: Any, prices: dict[str, tuple[float, float]]
+    variant: CampaignVariant, campaign: Campaign, context: CheckContext, prices: dict[str, tuple[float, float]]
 ) -> dict[str, Any]:
     content, findings = variant.content, list(variant.report.get("findings", []))
     card: dict[str, Any] = {
@@ -156,27 +179,51 @@ def _variant_card(
         "token_cost": views.token_cost(content.get("usage", {}), prices),
     }
     if variant.channel is Channel.EMAIL:
-        card["subject"], card["html"] = presenting.email_preview(content, context, campaign.key)
+        # Its own document (``email_preview`` below), so the page does not wait for the e-mail to compile.
+        card["preview_url"] = f"/campaigns/{campaign.key}/variants/{variant.id}/preview"
     else:
         card["sms_text"], card["sms"] = presenting.sms_preview(content, context)
     return card
 
 
-@router.post("/campaigns/{key}/variants/{variant_id}")
-async def edit_variant(
+@router.get("/campaigns/{key}/variants/{variant_id}/preview", response_class=HTMLResponse)
+def email_preview(key: str, variant_id: int, session: SessionDep, settings: SettingsDep, _: PageUser) -> HTMLResponse:
+    """An e-mail variant as a sample recipient gets it, for the review page's sandboxed frame."""
+    campaign = repository.get_campaign(session, key)
+    variant = review.get_variant(session, campaign, variant_id)
+    if variant.channel is not Channel.EMAIL:
+        raise NotFound(f"variant {variant_id} is not an e-mail: it has no e-mail preview")
+    context = check_context(session, settings, now=utcnow())
+    subject, html = presenting.email_preview(variant.content, context, campaign.key)
+    return HTMLResponse(presenting.preview_document(subject, html, context.brand), headers=PREVIEW_HEADERS)
+
+
+@router.post("/campaigns/{key}/variants/{variant_id}", response_model=None)
+def edit_variant(
     key: str,
     variant_id: int,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     principal: Marketer,
-) -> RedirectResponse:
-    form = await request.form()
-    changes = {name: str(form[name]) for name in review.EDITABLE_FIELDS if name in form}
+    changes: CopyChanges,
+) -> RedirectResponse | HTMLResponse:
+    """Save the copy and re-check it; HTMX gets the variant's new card (and the review actions) in place."""
     campaign = repository.get_campaign(session, key)
     variant = review.get_variant(session, campaign, variant_id)
     review.edit_copy(session, settings, variant, changes, actor=principal.username, now=utcnow())
-    return see_other(f"/campaigns/{key}/review?done=edited#variant-{variant_id}")
+    if not is_htmx(request):
+        return see_other(f"/campaigns/{key}/review?done=edited#variant-{variant_id}")
+    shown = _cards(session, settings, campaign, [variant])
+    context = {
+        "campaign": campaign,
+        "card": shown["cards"][0],
+        "cited": shown["cited"],
+        "editable": shown["editable"],
+        "card_notice": NOTICES["edited"],
+        **_approval_context(session, settings, campaign),
+    }
+    return render(request, "_variant_saved.html", context)
 
 
 @router.post("/campaigns/{key}/submit")
@@ -259,7 +306,10 @@ def library(
     q: Annotated[str, Query(max_length=200)] = "",
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> HTMLResponse:
-    return render(request, "library.html", {"page": views.library(session, q, page=page), "q": q})
+    context = {"page": views.library(session, q, page=page), "q": q}
+    if is_htmx(request):  # the search box, as the user types: the results only
+        return render(request, "_library_results.html", context)
+    return render(request, "library.html", context)
 
 
 @router.get("/models", response_class=HTMLResponse)

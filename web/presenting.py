@@ -3,11 +3,18 @@ e-mail preview rendered with sample values, and an SMS's segment count.
 
 The SVG is built here as text (no plotting library in the request path) and is escaped by construction:
 it holds only numbers and fixed labels.
+
+Previews are memoised: compiling a draft into templates (``channels.rendering``) is most of a review page's
+cost, and the result depends only on the copy, the brand's rules and the offer — all of them in the cache
+key, as values — so an edited draft, a changed offer or new brand rules simply miss the cache, and nothing
+needs to be invalidated. The cache is bounded (least recently used entries go first).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -23,8 +30,10 @@ from channels.rendering import (
     SmsTemplate,
 )
 from core.sms import SmsSize, sms_size
-from guardrails.context import CheckContext
+from guardrails.context import BrandRules, CatalogOffer, CheckContext
 
+_HEADER_STYLE = "font:14px/1.4 system-ui,sans-serif;border-bottom:1px solid #d1d5db;padding:0 0 8px;margin:0 0 8px"
+PREVIEW_CACHE_SIZE = 2048  # drafts; an e-mail preview is a few kilobytes
 WIDTH, HEIGHT, MARGIN = 640, 280, 56
 MAX_POINTS = 400
 SAMPLE_RECIPIENT = RecipientValues(
@@ -112,16 +121,42 @@ def email_preview(content: dict[str, Any], context: CheckContext, campaign_key: 
         body_html=str(content.get("body_html", "")),
         preheader=str(content.get("preheader", "")),
     )
+    return _email_preview(copy, context.brand, _first_offer(content, context), campaign_key)
+
+
+def _first_offer(content: dict[str, Any], context: CheckContext) -> CatalogOffer | None:
     codes = content.get("offer_codes") or []
-    offer = context.catalog.get(str(codes[0])) if codes else None
+    return context.catalog.get(str(codes[0])) if codes else None
+
+
+@lru_cache(maxsize=PREVIEW_CACHE_SIZE)
+def _email_preview(
+    copy: EmailDraftCopy, brand: BrandRules, offer: CatalogOffer | None, campaign_key: str
+) -> tuple[str, str]:
     try:
         template = EmailTemplate.from_draft(
-            copy, context.brand, offer, campaign_key=campaign_key, offer_url=offer_url(context.brand, offer)
+            copy, brand, offer, campaign_key=campaign_key, offer_url=offer_url(brand, offer)
         )
         email = template.render(SAMPLE_RECIPIENT, "preview")
     except RenderError as error:
         return copy.subject, f"<p><strong>Not renderable:</strong> {_escape(error.message)}</p>{copy.body_html}"
     return email.subject, email.body_html
+
+
+def preview_document(subject: str, body_html: str, brand: BrandRules) -> str:
+    """The e-mail preview as its own HTML document, headed like a mail client shows a message.
+
+    ``body_html`` is the rendered e-mail (the draft's HTML with values escaped by the renderer); only the
+    header lines are ours, escaped here.
+    """
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{_escape(subject)}</title></head><body>"
+        f'<div style="{_HEADER_STYLE}">'
+        f"<div><strong>From:</strong> {_escape(brand.brand_name)} &lt;{_escape(brand.sender_address)}&gt;</div>"
+        f"<div><strong>Subject:</strong> {_escape(subject)}</div></div>"
+        f"{body_html}</body></html>"
+    )
 
 
 def _escape(text: str) -> str:
@@ -132,15 +167,16 @@ def sms_preview(content: dict[str, Any], context: CheckContext) -> tuple[str, Sm
     """The text as a sample recipient would get it and its size as carriers bill it (the raw copy's if it
     does not render)."""
     copy = SmsDraftCopy(sms_text=str(content.get("sms_text", "")))
-    codes = content.get("offer_codes") or []
-    offer = context.catalog.get(str(codes[0])) if codes else None
+    return _sms_preview(copy, context.brand, _first_offer(content, context), context.sms_segment_price)
+
+
+@lru_cache(maxsize=PREVIEW_CACHE_SIZE)
+def _sms_preview(
+    copy: SmsDraftCopy, brand: BrandRules, offer: CatalogOffer | None, segment_price: Decimal
+) -> tuple[str, SmsSize]:
     try:
         template = SmsTemplate.from_draft(
-            copy,
-            context.brand,
-            offer,
-            segment_price=context.sms_segment_price,
-            offer_url=offer_url(context.brand, offer),
+            copy, brand, offer, segment_price=segment_price, offer_url=offer_url(brand, offer)
         )
         rendered = template.render(SAMPLE_RECIPIENT, "preview")
     except RenderError:

@@ -2,11 +2,17 @@
 
 ``PageRoute`` makes a page answer like a page: no session redirects to the login form (an HTMX request
 gets ``HX-Redirect``), any ``NudgeError`` or invalid form becomes an error page with its status (the
-request's unit of work has rolled back by then), and every response carries the security headers.
+request's unit of work has rolled back by then) — for an HTMX request, the error alone, retargeted to the
+page's ``#request-error`` box so that the form the user was typing in stays as it was — and every response
+carries the security headers (a route may set its own: the e-mail preview does).
 
-The Content-Security-Policy allows our own scripts and styles only; inline styles are allowed because the
-e-mail preview (an ``iframe`` with ``sandbox`` and ``srcdoc``, which inherits this policy) needs them. The
-sandbox has no ``allow-scripts``, so nothing in a draft runs.
+HTMX is progressive enhancement: every form and link works without it. ``is_htmx`` tells a handler that
+it may answer with a fragment of the page instead of a redirect or the whole page.
+
+The Content-Security-Policy allows our own scripts and styles only: no inline script, no inline style
+(htmx is configured not to add one). The e-mail preview, which needs inline styles, is its own document
+(``PREVIEW_HEADERS``): loaded into an ``iframe`` with ``sandbox`` (no ``allow-scripts``: nothing in a draft
+runs), under a policy that allows nothing but inline styles and images.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from web.auth import CSRF_FIELD, LoginRequired
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+        "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
         "frame-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
     ),
     "X-Frame-Options": "DENY",
@@ -36,6 +42,24 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+# The e-mail preview: a draft's HTML as a recipient gets it, framed by our own review page only.
+PREVIEW_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src data: https:; style-src 'unsafe-inline'; frame-ancestors 'self'; "
+        "form-action 'none'; base-uri 'none'; sandbox"
+    ),
+    "X-Frame-Options": "SAMEORIGIN",
+}
+
+
+def is_htmx(request: Request) -> bool:
+    """Whether htmx sent the request (and expects a fragment): not a boosted link, not a history restore."""
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true"
+        and not headers.get("HX-History-Restore-Request")
+        and not headers.get("HX-Boosted")
+    )
 
 
 def render(
@@ -67,7 +91,8 @@ class PageRoute(APIRoute):
             except RequestValidationError as error:
                 details = [f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in error.errors()]
                 response = _error_page(request, 400, "the form is not valid", details)
-            response.headers.update(SECURITY_HEADERS)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
             return response
 
         return page
@@ -82,9 +107,20 @@ def _to_login(request: Request) -> Response:
 
 
 def _error_page(request: Request, status: int, message: str, details: Any) -> HTMLResponse:
-    lines = [str(detail) for detail in details] if isinstance(details, list) else []
+    lines = [_detail_line(detail) for detail in details] if isinstance(details, list) else []
+    if is_htmx(request):
+        response = render(request, "_request_error.html", {"message": message, "details": lines}, status_code=status)
+        response.headers.update({"HX-Retarget": "#request-error", "HX-Reswap": "innerHTML"})
+        return response
     context = {"status": status, "message": message, "details": lines, "back": _same_site_referer(request)}
     return render(request, "error.html", context, status_code=status)
+
+
+def _detail_line(detail: Any) -> str:
+    """A detail as a line: ``path: message`` for a field error (``core.errors.field_errors``)."""
+    if isinstance(detail, dict) and "message" in detail:
+        return f"{detail['path']}: {detail['message']}" if detail.get("path") else str(detail["message"])
+    return str(detail)
 
 
 def _same_site_referer(request: Request) -> str | None:

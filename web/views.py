@@ -68,7 +68,16 @@ def queue(
     ``(campaign_id, segment, variant)`` index), so the cost does not grow with the drafts in the database.
     """
     query = (
-        select(Campaign)
+        # The columns the row shows, not whole campaigns: a campaign's plan is a JSON document per row.
+        select(
+            Campaign.id,
+            Campaign.key,
+            Campaign.name,
+            Campaign.kind,
+            Campaign.state,
+            Campaign.channel,
+            Campaign.updated_at,
+        )
         .where(Campaign.state.in_(states))
         .order_by(Campaign.updated_at.desc(), Campaign.id.desc())
         .offset((page - 1) * PAGE_SIZE)
@@ -76,7 +85,7 @@ def queue(
     )
     if kind is not None:
         query = query.where(Campaign.kind == kind)
-    campaigns = list(session.scalars(query))
+    campaigns = session.execute(query).all()
     counts = {
         campaign_id: (int(n), int(blocked or 0))
         for campaign_id, n, blocked in session.execute(
@@ -140,6 +149,17 @@ def profit_curve(session: Session, campaign_id: int) -> np.ndarray[Any, np.dtype
     values = session.scalars(select(Assignment.expected_value).where(Assignment.campaign_id == campaign_id)).all()
     ev = np.sort(np.asarray([float(v) for v in values if v is not None], dtype=np.float64))[::-1]
     return np.concatenate([[0.0], np.cumsum(ev)])
+
+
+def recent_audit(session: Session, campaign_id: int, limit: int = 10) -> list[AuditEntry]:
+    """The campaign's last ``limit`` audit entries, oldest first (a long-lived campaign's trail is not read whole)."""
+    query = (
+        select(AuditEntry)
+        .where(AuditEntry.campaign_id == campaign_id)
+        .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))[::-1]
 
 
 def creative_titles(session: Session, external_ids: list[str]) -> dict[str, str]:

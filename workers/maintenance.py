@@ -21,8 +21,6 @@ from core import ledger, partitions
 from core.clock import utcnow
 from core.errors import BadRequest, NotFound
 from core.models import DriftMeasurement
-from ml import registry, training
-from ml.monitoring import feature_drift
 from workers.app import BOOK_INFRASTRUCTURE, MAINTAIN_PARTITIONS, MEASURE_DRIFT, runtime
 from workers.tasks import task_policy
 
@@ -62,6 +60,11 @@ def book_infrastructure(self: Task[Any, Any]) -> int:
 @shared_task(name=MEASURE_DRIFT, **task_policy(soft=25 * 60, hard=30 * 60, max_retries=0))
 def measure_drift(self: Task[Any, Any]) -> int:
     """PSI of each production churn model's features now; returns how many models were measured."""
+    # Imported here: the model stack (scikit-learn, pandas) doubles a worker's memory, and only the worker
+    # that runs this daily task should carry it, not every send worker (as workers.tasks.run_retention does).
+    from ml import registry, training
+    from ml.monitoring import feature_drift
+
     _settings, database = runtime(self)
     now = utcnow()
     measured = 0

@@ -24,9 +24,18 @@ from core.models.consent import (
     SuppressionReason,
 )
 from core.models.customer import Customer
-from core.models.event import Event, EventType
+from core.models.event import Event, EventKey, EventType
 from core.models.ledger import CostComponent, CostEntry
-from core.models.messaging import Message, MessageStatus, OutboxMessage, Outcome, OutcomeKind, Provider, ProviderEvent
+from core.models.messaging import (
+    Message,
+    MessageStatus,
+    OutboxMessage,
+    Outcome,
+    OutcomeKind,
+    Provider,
+    ProviderEvent,
+    ProviderEventKey,
+)
 from core.models.ml import ModelKind, ModelStage, ModelVersion, Prediction, RunStatus, TrainingRun
 from core.models.monitoring import DriftMeasurement
 from core.models.order import Order
@@ -59,6 +68,7 @@ __all__ = [
     "Customer",
     "DriftMeasurement",
     "Event",
+    "EventKey",
     "EventType",
     "LlmCacheEntry",
     "LlmCall",
@@ -76,6 +86,7 @@ __all__ = [
     "Prediction",
     "Provider",
     "ProviderEvent",
+    "ProviderEventKey",
     "Role",
     "RunStatus",
     "Source",

@@ -6,8 +6,9 @@
   (SendGrid ``custom_args``, Twilio's status-callback URL) and comes back in webhooks.
 - ``OutboxMessage``: the rendered message itself, kept by the local outbox (the embedded default)
   so the UI and the demo can show exactly what would have gone out.
-- ``ProviderEvent``: every webhook event, stored once by its provider id, or by a fallback key
-  (SendGrid may give a retried event a new id), raw, before it is processed.
+- ``ProviderEventKey`` / ``ProviderEvent``: every webhook event, stored once by its provider id, or by a
+  fallback key (SendGrid may give a retried event a new id), raw, before it is processed; the keys in a
+  narrow table, the raw event in a log partitioned by month on PostgreSQL.
 - ``Outcome``: what an event means for one message (delivered, open, bounce, STOP …), one per event.
 """
 
@@ -18,7 +19,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
@@ -108,8 +109,39 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ProviderEventKey(Base):
+    """A webhook event's identity: stored once per provider by its id and by its fallback key.
+
+    The writer inserts here first (``ON CONFLICT DO NOTHING``) and writes the ``ProviderEvent`` row only for the
+    keys it inserted. The keys live in this narrow unpartitioned table because on a partitioned table every
+    unique key must contain the partition key, and ``(provider, event_id, received_at)`` would store a retry
+    twice. Retention deletes a key after the same cutoff that drops its event's partition.
+    """
+
+    __tablename__ = "provider_event_keys"
+
+    provider: Mapped[Provider] = mapped_column(enum_column(Provider), primary_key=True)
+    event_id: Mapped[str] = mapped_column(
+        String(128), primary_key=True, comment="The provider's id (sg_event_id, a Twilio SID+status)."
+    )
+    fallback_key: Mapped[str] = mapped_column(
+        String(128), comment="sha256 of what identifies the event without its id: retries may carry new ids."
+    )
+    received_at: Mapped[datetime] = mapped_column(comment="ProviderEvent.received_at: retention deletes by it.")
+
+    __table_args__ = (UniqueConstraint("provider", "fallback_key"), Index(None, "received_at"))
+
+
+_PENDING = text("processed_at IS NULL")
+
+
 class ProviderEvent(Base):
-    """A webhook event, stored raw and once, then processed into an outcome."""
+    """A webhook event, stored raw and once (``ProviderEventKey`` holds its keys), then processed into an outcome.
+
+    On PostgreSQL the table is range-partitioned by month on ``received_at`` with the primary key
+    ``(id, received_at)`` (migration 0010); the model declares ``id`` alone, as SQLite has it (and needs, to
+    number rows). ``(id, received_at)`` is also declared unique: it is what ``outcomes`` references.
+    """
 
     __tablename__ = "provider_events"
 
@@ -122,26 +154,43 @@ class ProviderEvent(Base):
     kind: Mapped[str] = mapped_column(String(32), comment="The provider's event or status name.")
     message_key: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDict)
-    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, comment="The partition key on PostgreSQL.")
     processed_at: Mapped[datetime | None]
 
     __table_args__ = (
-        UniqueConstraint("provider", "event_id"),
-        UniqueConstraint("provider", "fallback_key"),
-        Index(None, "processed_at"),
+        UniqueConstraint("id", "received_at"),
+        # The claim's queue (pending events by id) and nothing else: it stays as small as the backlog, where an
+        # index on processed_at, or the primary key, made every claim step over the month's processed events.
+        Index("ix_provider_events_pending", "id", postgresql_where=_PENDING, sqlite_where=_PENDING),
+        Index(None, "message_key", "received_at"),  # reconciliation asks when a message was first heard of
     )
 
 
 class Outcome(Base):
-    """What one provider event means for one message."""
+    """What one provider event means for one message.
+
+    The event is referenced by ``(event_id, event_received_at)``: a foreign key into a partitioned table must
+    name a key holding the partition key. Retention clears both before it drops the event's partition; the
+    outcome stays as long as its message, since experiment reports count it.
+    """
 
     __tablename__ = "outcomes"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
-    event_id: Mapped[int] = mapped_column(ForeignKey("provider_events.id", ondelete="CASCADE"), unique=True)
+    event_id: Mapped[int | None] = mapped_column(
+        BigId, unique=True, comment="ProviderEvent.id; NULL once that event is past retention."
+    )
+    event_received_at: Mapped[datetime | None] = mapped_column(comment="ProviderEvent.received_at.")
     kind: Mapped[OutcomeKind] = mapped_column(enum_column(OutcomeKind))
     occurred_at: Mapped[datetime]
     data: Mapped[dict[str, Any]] = mapped_column(JSONDict, default=dict, comment="URL clicked, bounce reason …")
 
-    __table_args__ = (Index(None, "message_id", "kind"),)
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["event_id", "event_received_at"],
+            ["provider_events.id", "provider_events.received_at"],
+            ondelete="SET NULL",
+        ),
+        Index(None, "message_id", "kind"),
+    )

@@ -64,13 +64,16 @@ from nudge.commands.creative import SAMPLE_BRAND, describe_brand_import, store_n
 from nudge.commands.draft import show as show_drafts
 from nudge.commands.imports import load_with_progress
 from nudge.commands.plan import print_plan, write_profit_curve
+from nudge.commands.serve import serve as serve_ui
 from web import accounts
 from workers import tasks
 from workers.enqueue import enqueue_after_commit
 
 
-def demo() -> None:
-    """Create or upgrade the database, load the sample data sets (skipping those already loaded), print a summary."""
+def demo(
+    serve: bool = typer.Option(False, "--serve", help="Then serve the web UI (until Ctrl-C) instead of exiting."),
+) -> None:
+    """Load the real samples and run the loop on them: models, plan, drafts, guardrails, approval, sends, triggers."""
     db = database()
     try:
         with clean_errors():
@@ -88,6 +91,8 @@ def demo() -> None:
             show_demo_login(db, get_settings())
     finally:
         db.dispose()
+    if serve:
+        serve_ui(host=None, port=None, reload=False, workers=1)
 
 
 def upgrade_schema(db: Database) -> None:
@@ -458,6 +463,7 @@ def show_demo_login(db: Database, settings: Settings) -> None:
             accounts.set_password(session, existing, password)
     url = f"http://{settings.api_host}:{settings.api_port}"
     typer.echo(
-        f"\nThe web UI: `make serve`, then open {url}/ and sign in as {DEMO_USER} / {password}\n"
+        f"\nThe web UI: `make serve` (or `nudge demo --serve`), then open {url}/ and sign in as "
+        f"{DEMO_USER} / {password}\n"
         "  (a demo login on this machine's embedded database; the password changes each time the demo runs)"
     )

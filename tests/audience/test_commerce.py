@@ -13,11 +13,23 @@ from sqlalchemy.orm import Session
 from agents.brand import import_brand
 from audience.intake import ingest
 from audience.schemas import Track
+from campaigns.triggers import ingest_events
 from core.db import Database
-from core.models import CampaignKind, CampaignState, Cart, CartStatus, Order, TriggerCheck, TriggerStatus
+from core.models import (
+    CampaignKind,
+    CampaignState,
+    Cart,
+    CartStatus,
+    CostComponent,
+    CostEntry,
+    Offer,
+    Order,
+    TriggerCheck,
+    TriggerStatus,
+)
 from core.settings import Settings
 from nudge.commands.creative import SAMPLE_BRAND
-from tests.campaigns.test_sending import add_campaign
+from tests.campaigns.test_sending import KEY, NOW, SETTINGS, add_campaign, seed, send
 from tests.campaigns.test_triggers import cart_content
 from tests.support.intake import basic_auth, new_write_key
 from web.app import create_app
@@ -122,3 +134,24 @@ def test_a_product_added_over_the_api_schedules_the_check_and_an_order_cancels_i
     with db.session() as session:
         assert session.scalars(select(TriggerCheck.status)).one() is TriggerStatus.CANCELLED
     assert len(scheduled) == 1
+
+
+# --- offers redeemed: the cost ledger -----------------------------------------------------------------------------
+
+
+def test_an_order_with_a_catalog_code_books_the_offer_to_the_campaign_that_offered_it_once(db: Database) -> None:
+    campaign_id = seed(db, (1,))
+    send(db, campaign_id, [1])  # customer c1 gets the campaign's LOYAL20 e-mail at NOW
+    order = {"order_id": "o9", "total": 40, "coupon": "loyal20"}
+    calls = [track(1, "Order Completed", NOW + timedelta(days=2), user="c1", **order)]
+    unknown = [track(2, "Order Completed", NOW + timedelta(days=2), user="c1", order_id="o10", coupon="NOTOURS")]
+
+    for batch in (calls, calls, unknown):  # the replay and a code the catalog does not hold book nothing
+        with db.session() as session:
+            ingest_events(session, SETTINGS, batch, source_id=None, now=NOW + timedelta(days=2))
+
+    with db.session() as session:
+        rows = session.execute(select(CostEntry.component, CostEntry.campaign_key, CostEntry.item, CostEntry.amount))
+        offer_cost = session.scalar(select(Offer.unit_cost).where(Offer.code == "LOYAL20"))
+        booked = [tuple(row) for row in rows if row[0] is CostComponent.OFFER]
+    assert booked == [(CostComponent.OFFER, KEY, "LOYAL20", offer_cost)]

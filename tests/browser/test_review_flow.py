@@ -1,6 +1,10 @@
 """The review workspace in a real browser: sign in, edit a draft until a guardrail blocks it, fix it, approve
 and schedule it; a marketer cannot approve; a large campaign waits for a second approver; a post without
-the CSRF token is refused. Screenshots of the main pages are saved on the way."""
+the CSRF token is refused; the library searches as you type. Screenshots of the main pages are saved on the
+way.
+
+Saving an edit and searching the library go through htmx: the tests check that the page was not reloaded
+(a value set on ``window`` survives) and that the Content-Security-Policy refused nothing."""
 
 from __future__ import annotations
 
@@ -8,13 +12,34 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import ConsoleMessage, Page, expect
 
 from core.db import Database
 from core.models import Role
-from tests.web.seeding import BANNED, PASSWORD, add_campaign_in_review, add_user
+from tests.web.seeding import BANNED, PASSWORD, add_campaign_in_review, add_creative, add_user
 
 NewPage = Callable[[], Page]
+
+
+def csp_violations(page: Page) -> list[str]:
+    """The console messages of the policy refusing something on ``page`` (filled as the page runs)."""
+    refused: list[str] = []
+
+    def remember(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            refused.append(f"{page.url} {message.location}: {message.text[:60]}")
+
+    page.on("console", remember)
+    return refused
+
+
+def mark_document(page: Page) -> None:
+    """Set a value that only lives as long as this document: a reload or navigation loses it."""
+    page.evaluate("window.nudgeSameDocument = true")
+
+
+def same_document(page: Page) -> bool:
+    return bool(page.evaluate("window.nudgeSameDocument === true"))
 
 
 def sign_in(page: Page, url: str, username: str) -> None:
@@ -31,6 +56,7 @@ def test_an_approver_fixes_a_blocked_draft_approves_and_schedules_it(
     add_user(postgres_db, "ana", Role.APPROVER)
     variant_id = add_campaign_in_review(postgres_db)
     page = new_page()
+    refused = csp_violations(page)
 
     sign_in(page, server_url, "ana")
     page.screenshot(path=screenshots / "dashboard.png", full_page=True)
@@ -44,9 +70,15 @@ def test_an_approver_fixes_a_blocked_draft_approves_and_schedules_it(
     body = page.get_by_label("Body text")
     original = body.input_value()
     body.fill(original + BANNED)
+    mark_document(page)
     page.get_by_role("button", name="Save and re-check").click()
-    expect(page.locator(f"#variant-{variant_id} .badge")).to_have_text("blocked")
-    expect(page.locator("mark").first).to_be_visible()
+    card = page.locator(f"#variant-{variant_id}")
+    expect(card.get_by_role("status")).to_have_text("Saved. The guardrails checked the new copy: see the report below.")
+    expect(card.locator(".badge")).to_have_text("blocked")
+    expect(card.locator("mark").first).to_have_text("guaranteed")
+    expect(page.frame_locator("iframe.preview").get_by_text("Hi Alex")).to_be_visible()  # the new card's frame
+    assert same_document(page), "saving reloaded the page: htmx did not swap the card in place"
+    assert page.url == f"{server_url}/campaigns/winter/review"
     page.screenshot(path=screenshots / "review-blocked.png", full_page=True)
     page.get_by_role("button", name="Approve").focus()  # by keyboard: the page is operable without a mouse
     page.keyboard.press("Enter")
@@ -67,6 +99,7 @@ def test_an_approver_fixes_a_blocked_draft_approves_and_schedules_it(
     expect(page.get_by_role("status")).to_have_text("Scheduled.")
     expect(page.locator("#scheduled-at")).to_have_text("sends 2031-03-01 09:00 UTC")
     page.screenshot(path=screenshots / "campaign.png", full_page=True)
+    assert refused == []
 
 
 def test_a_marketer_sees_no_approve_button_and_a_direct_post_is_forbidden(
@@ -129,3 +162,56 @@ def test_a_post_without_the_csrf_token_is_refused(server_url: str, postgres_db: 
     assert (from_page, from_elsewhere.status_code) == (403, 403)
     page.goto(f"{server_url}/campaigns/winter")
     expect(page.locator(".state").first).to_have_text("in review")
+
+
+def test_the_library_searches_as_you_type_and_the_url_follows(
+    server_url: str, postgres_db: Database, new_page: NewPage, screenshots: Path
+) -> None:
+    add_user(postgres_db, "vic", Role.VIEWER)
+    add_creative(postgres_db, "cr-fiber", "Fiber upgrade thank-you", "Thanks for choosing fiber.")
+    add_creative(postgres_db, "cr-winter", "Winter roaming pass", "Stay connected abroad this winter.")
+    page = new_page()
+    refused = csp_violations(page)
+    sign_in(page, server_url, "vic")
+    page.goto(f"{server_url}/library")
+    expect(page.locator("article.creative")).to_have_count(2)
+    mark_document(page)
+
+    page.get_by_label("Search").press_sequentially("roaming")  # typed, never submitted
+
+    expect(page.locator("article.creative")).to_have_count(1)
+    expect(page.locator("article.creative h2")).to_contain_text("Winter roaming pass")
+    expect(page.get_by_role("status")).to_have_text("1 item matching “roaming”")
+    expect(page).to_have_url(f"{server_url}/library?q=roaming")
+    assert same_document(page), "the search reloaded the page: htmx did not swap the results in"
+    page.screenshot(path=screenshots / "library.png", full_page=True)
+    page.reload()  # the pushed URL is a real page
+    expect(page.locator("article.creative")).to_have_count(1)
+    expect(page.get_by_label("Search")).to_have_value("roaming")
+    page.go_back()
+    expect(page).to_have_url(f"{server_url}/library")
+    expect(page.locator("article.creative")).to_have_count(2)
+    assert refused == []
+
+
+def test_a_refused_save_shows_why_and_keeps_what_was_typed(
+    server_url: str, postgres_db: Database, new_page: NewPage
+) -> None:
+    add_user(postgres_db, "sam", Role.MARKETER)
+    variant_id = add_campaign_in_review(postgres_db)
+    page = new_page()
+    refused = csp_violations(page)
+    sign_in(page, server_url, "sam")
+    page.goto(f"{server_url}/campaigns/winter/review")
+    too_long = "A subject far longer than any inbox shows " * 3
+    page.get_by_label("Subject").fill(too_long)
+    mark_document(page)
+
+    page.get_by_role("button", name="Save and re-check").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("the edited copy is not a valid draft")
+    expect(page.get_by_role("alert")).to_contain_text("subject: String should have at most 78 characters")
+    expect(page.get_by_label("Subject")).to_have_value(too_long)
+    expect(page.locator(f"#variant-{variant_id} .badge")).to_have_text("passes")
+    assert same_document(page)
+    assert refused == []

@@ -13,7 +13,8 @@ from core.models import Base
 
 def test_migrated_schema_matches_the_models(db: Database) -> None:
     with db.engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(connection, opts={"include_object": migrate.schema_objects(connection)})
+        differences = compare_metadata(context, Base.metadata)
 
     assert differences == []
     assert migrate.is_current(db.engine)

@@ -1,5 +1,6 @@
-"""Monthly partitions of the cost ledger on PostgreSQL — made ahead, made on demand, dropped past retention —
-and the same retention as row deletion on SQLite."""
+"""Monthly partitions of the cost ledger and the event logs on PostgreSQL — made ahead, made on demand, dropped
+past retention — and the same retention as row deletion on SQLite. (The event logs' writers and their keys:
+tests/audience/test_intake_partitions.py, tests/channels/test_events_partitions.py.)"""
 
 from __future__ import annotations
 
@@ -88,10 +89,44 @@ def test_sqlite_has_no_partitions_and_deletes_rows_past_retention(sqlite_db: Dat
         assert partitions.ensure_partitions(session, NOW) == []
         result = partitions.apply_retention(session, NOW, retention_months=13)
 
-    assert result.deleted_rows == {"cost_entries": 1}
+    assert result.deleted_rows == {
+        "cost_entries": 1,
+        "events": 0,
+        "provider_events": 0,
+        "event_keys": 0,
+        "provider_event_keys": 0,
+    }
     assert _days(sqlite_db) == [date(2025, 10, 1)]
 
 
 def test_retention_of_no_months_is_refused(sqlite_db: Database) -> None:
     with sqlite_db.session() as session, pytest.raises(ValueError, match="at least one month"):
         partitions.apply_retention(session, NOW, retention_months=0)
+
+
+def test_the_event_logs_get_this_month_and_three_ahead_too(postgres_db: Database) -> None:
+    with postgres_db.session() as session:
+        partitions.ensure_partitions(session, NOW)
+        names = {table: set(partitions.list_partitions(session, table)) for table in ("events", "provider_events")}
+
+    for table, children in names.items():
+        assert {f"{table}_p2026_11", f"{table}_p2026_12", f"{table}_p2027_01", f"{table}_p2027_02"} <= children
+
+
+def test_a_time_partition_is_bounded_by_utc_midnights_whatever_the_session_time_zone(postgres_db: Database) -> None:
+    with postgres_db.session() as session:
+        session.execute(text("SET LOCAL TIME ZONE 'America/New_York'"))
+        partitions.ensure_month(session, "events", datetime(2023, 5, 31, 23, 30, tzinfo=UTC))
+        session.execute(text("SET LOCAL TIME ZONE 'UTC'"))
+        bounds = session.scalar(
+            text(
+                "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE oid = 'partitions.events_p2023_05'::regclass"
+            )
+        )
+
+    assert bounds == "FOR VALUES FROM ('2023-05-01 00:00:00+00') TO ('2023-06-01 00:00:00+00')"
+
+
+def test_the_month_of_a_time_is_its_utc_month() -> None:
+    assert partitions.month_start(datetime(2026, 11, 30, 23, 30, tzinfo=UTC)) == date(2026, 11, 1)
+    assert partitions.month_start(date(2026, 11, 30)) == date(2026, 11, 1)

@@ -13,7 +13,18 @@ from sqlalchemy.orm import Session
 from agents.schemas import Draft
 from campaigns.guarding import review_draft
 from core.db import Database
-from core.models import Campaign, CampaignKind, CampaignState, CampaignVariant, Channel, Offer, OfferKind, Role
+from core.models import (
+    Campaign,
+    CampaignKind,
+    CampaignState,
+    CampaignVariant,
+    Channel,
+    CreativeItem,
+    CreativeKind,
+    Offer,
+    OfferKind,
+    Role,
+)
 from core.settings import Settings
 from guardrails.repository import check_context
 from tests.campaigns.test_sending import email_content
@@ -105,3 +116,20 @@ def plan(treated: int) -> dict[str, Any]:
     mode = {"n": treated, "total_cost": treated * 2.5, "expected_profit": treated * 4.0, "roi": 1.6}
     assignment = {"assigned": treated, "holdout": 0, "not_reachable": 0, "segment_too_small": 0}
     return {"production": mode, "unconstrained": mode, "assignment": assignment}
+
+
+def add_creative(db: Database, external_id: str, title: str, body: str, *, conversions: int = 0) -> None:
+    """An e-mail campaign of the creative library."""
+    with db.session() as session:
+        session.add(
+            CreativeItem(
+                external_id=external_id,
+                kind=CreativeKind.CAMPAIGN,
+                channel=Channel.EMAIL,
+                title=title,
+                subject=title,
+                body=body,
+                tags=[],
+                conversions=conversions,
+            )
+        )

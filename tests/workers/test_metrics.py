@@ -76,4 +76,5 @@ def test_infrastructure_is_booked_once_a_day_however_often_the_task_runs(
 def test_partition_maintenance_runs_on_sqlite_as_row_retention(eager_app: NudgeCelery) -> None:
     result = maintenance.maintain_partitions.delay().get()
 
-    assert result == {"created": [], "dropped": [], "deleted": {"cost_entries": 0}}
+    deleted = {"cost_entries": 0, "events": 0, "provider_events": 0, "event_keys": 0, "provider_event_keys": 0}
+    assert result == {"created": [], "dropped": [], "deleted": deleted}
