@@ -70,7 +70,7 @@ class Campaign(TimestampMixin, Base):
     plan: Mapped[dict[str, Any]] = mapped_column(JSONDict, default=dict, comment="The plan's figures, both modes.")
     created_by: Mapped[str] = mapped_column(String(100))
 
-    __table_args__ = (Index(None, "state"),)
+    __table_args__ = (Index(None, "state", "updated_at", "id"),)  # the review queue: a state, newest first
 
 
 class CampaignVariant(TimestampMixin, Base):

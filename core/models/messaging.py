@@ -86,6 +86,8 @@ class Message(TimestampMixin, Base):
 
     __table_args__ = (
         Index(None, "campaign_key", "status"),
+        # A campaign's send asks which of its customers have a message: by index, whatever the statistics say.
+        Index(None, "campaign_key", "customer_id"),
         Index(None, "customer_id", "channel", "sent_at"),  # frequency caps read recent sends
         Index(None, "provider", "provider_message_id"),
     )

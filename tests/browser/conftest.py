@@ -7,18 +7,15 @@ test's temporary directory.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from core.db import Database
 from core.settings import Settings
+from tests.support.server import free_port, serving
 from web.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -36,21 +33,10 @@ ARGS = [
 
 @pytest.fixture
 def server_url(postgres_db: Database) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     settings = Settings(escalation_audience_size=1000, public_base_url=f"http://127.0.0.1:{port}")
-    app = create_app(settings, database=postgres_db)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings, database=postgres_db), port) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from core.db import Database
 from core.settings import Settings
 from tests.support.intake import basic_auth, new_write_key, snapshot
+from tests.support.server import serving
 from web.app import create_app
 
 
 @pytest.fixture
 def server_url(postgres_db: Database) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    app = create_app(Settings(intake_max_batch_bytes=50_000), database=postgres_db)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(Settings(intake_max_batch_bytes=50_000), database=postgres_db)) as url:
+        yield url
 
 
 def test_a_batch_posted_over_http_is_stored(server_url: str, postgres_db: Database) -> None:

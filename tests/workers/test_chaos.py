@@ -17,7 +17,6 @@ import os
 import queue
 import random
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -28,7 +27,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import SecretStr
 from sqlalchemy import func, select
@@ -37,6 +35,7 @@ from core.db import Database
 from core.models import Campaign, CampaignState, Message, MessageStatus
 from core.settings import Settings
 from tests.support.fake_sendgrid import FakeSendGrid
+from tests.support.server import serving
 from tests.support.workload import (
     PUBLIC_URL,
     SIGNING_SECRET,
@@ -110,24 +109,13 @@ class ReportingSendGrid(FakeSendGrid):
 @pytest.fixture
 def api_url(postgres_db: Database, private_key: ec.EllipticCurvePrivateKey) -> Iterator[str]:
     """The API (webhooks) under uvicorn on a loopback port, on the test PostgreSQL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     settings = Settings(
         public_base_url=PUBLIC_URL,
         signing_secret=SecretStr(SIGNING_SECRET),
         sendgrid_webhook_public_key=public_key_text(private_key),
     )
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, postgres_db), port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings, postgres_db)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
