@@ -26,7 +26,6 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agents.brand import import_brand  # noqa: E402
 from campaigns.sending import BatchResult, send_batch  # noqa: E402
 from channels.ports import EmailSender  # noqa: E402
 from channels.sendgrid import SendGridSender  # noqa: E402
@@ -40,59 +39,17 @@ from core.models import (  # noqa: E402
     CampaignState,
     CampaignVariant,
     Channel,
-    Consent,
-    ConsentBasis,
-    ConsentPurpose,
-    ConsentStatus,
-    Customer,
 )
 from core.settings import Settings  # noqa: E402
 from guardrails.report import Report  # noqa: E402
-from nudge.commands.creative import SAMPLE_BRAND  # noqa: E402
 from tests.campaigns.test_sending import email_content  # noqa: E402
 from tests.support.fake_sendgrid import FakeSendGrid  # noqa: E402
 from tests.support.postgres import postgres_server  # noqa: E402
+from tests.support.workload import populate  # noqa: E402
 
 CUSTOMERS = 5_000
 NOW = datetime(2026, 11, 18, 16, 0, tzinfo=UTC)  # 11:00 in New York: inside every window
 SETTINGS = Settings(public_base_url="https://fablewave.example.com", signing_secret=SecretStr("b" * 32))
-
-
-def populate(db: Database, count: int) -> None:
-    """The sample brand's catalog and ``count`` customers who may receive marketing e-mail."""
-    with db.session() as session:
-        import_brand(session, SAMPLE_BRAND, store=None)
-        insert_rows(session, Customer, [_customer(n) for n in range(1, count + 1)])
-        insert_rows(session, Consent, [_consent(n) for n in range(1, count + 1)])
-
-
-def _customer(n: int) -> dict[str, Any]:
-    return {
-        "external_id": f"c{n}",
-        "email": f"customer{n}@example.com",
-        "phone": None,
-        "first_name": None if n % 10 == 0 else f"Name{n}",
-        "last_name": None,
-        "time_zone": "America/New_York",
-        "country": "US",
-        "region": "NY",
-        "attributes": {},
-        "contact_generated": True,
-        "created_at": NOW,
-        "updated_at": NOW,
-    }
-
-
-def _consent(n: int) -> dict[str, Any]:
-    return {
-        "customer_id": n,
-        "channel": Channel.EMAIL,
-        "status": ConsentStatus.GRANTED,
-        "purpose": ConsentPurpose.MARKETING,
-        "basis": ConsentBasis.EXPRESS,
-        "source": "bench",
-        "recorded_at": NOW - timedelta(days=30),
-    }
 
 
 def campaign(db: Database, key: str, count: int) -> int:
@@ -155,7 +112,7 @@ def send_all(
 
 def run(name: str, db: Database, count: int) -> None:
     migrate.upgrade(db.engine)
-    populate(db, count)
+    populate(db, count, unique_names=True, now=NOW)
     outbox = send_all(db, campaign(db, "bench-outbox", count), count, lambda session: None, NOW)
     print(f"{name}: send_batch into the outbox: {count / outbox:,.0f} messages/s ({count:,} in {outbox:.1f} s)")
     with FakeSendGrid() as fake:

@@ -1,6 +1,8 @@
 """What comes back from customers: provider events into outcomes, with the brand's SMS keyword replies (one
 function the API in-process and the worker task both call, so the replies quote the same program), and the
-offers new orders redeemed, booked in the cost ledger against the campaign that offered them."""
+offers new orders redeemed, booked in the cost ledger against the campaign that offered them; and
+``ingest_events``, which stores Segment calls and applies their e-commerce events to both in one unit of work
+(the API's intake, the demo)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audience.commerce import Redemption
+from audience.intake import IngestResult, ingest
+from audience.schemas import Message as IntakeMessage
+from campaigns.triggers import on_commerce
 from channels.factory import sms_sender
 from channels.keywords import SmsProgram
 from channels.outcomes import ProcessResult, process_pending
 from core import ledger
 from core.errors import ValidationFailed
-from core.models import Campaign, CampaignVariant, Message, MessageStatus, Offer
+from core.models import Campaign, CampaignVariant, Message, MessageStatus, Offer, TriggerCheck
 from core.settings import Settings
 from guardrails.context import BrandRules
 
@@ -84,3 +89,16 @@ def offering_campaign(session: Session, redemption: Redemption, window: timedelt
         if redemption.code in content.get("offer_codes", ()):
             return str(campaign_key)
     return None
+
+
+def ingest_events(
+    session: Session, settings: Settings, messages: Sequence[IntakeMessage], *, source_id: int | None, now: datetime
+) -> tuple[IngestResult, list[TriggerCheck]]:
+    """Store Segment calls (``audience.intake``) and apply what their e-commerce events mean: the cart trigger's
+    checks (``campaigns.triggers.on_commerce``) and the offers redeemed (``book_redemptions``); not committed.
+
+    Returns the intake's result and the cart checks now waiting, for the caller to schedule at their ``due_at``.
+    """
+    result = ingest(session, messages, source_id=source_id, received_at=now)
+    book_redemptions(session, settings, result.commerce.redemptions)
+    return result, on_commerce(session, settings, result.commerce, now)

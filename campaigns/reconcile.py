@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.sending import RETRY_MARK
 from core import ledger
-from core.bulk import among, chunks
+from core.bulk import among, chunks, table_of
 from core.models import (
     Campaign,
     CampaignState,
@@ -94,15 +94,15 @@ def reconcile(session: Session, settings: Settings, now: datetime) -> Reconciled
     confirmed, lost = [], []
     for message in in_flight:
         if message.message_key in accepted:
-            _settle_sent(session, message, accepted[message.message_key], now)
             confirmed.append(message)
         elif message.provider is Provider.OUTBOX or (
             message.updated_at <= absent_before and _reports_acceptance(settings, message.provider)
         ):
-            _mark_lost(session, message, now)
             lost.append(message)
         else:
             result.unknown += 1
+    _settle_sent(session, [(message.id, accepted[message.message_key]) for message in confirmed], now)
+    _mark_lost(session, [message.id for message in lost], now)
     result.confirmed = len(confirmed)
     ledger.record_sends(session, settings, [message.id for message in confirmed])
     _route(session, result, confirmed, [*lost, *session.scalars(_abandoned(stale))])
@@ -152,23 +152,30 @@ def _reports_acceptance(settings: Settings, provider: Provider) -> bool:
     return False
 
 
-def _settle_sent(session: Session, message: Message, evidence_at: datetime, now: datetime) -> None:
-    session.execute(
-        update(Message)
-        .where(Message.id == message.id, Message.status == MessageStatus.PENDING)
-        .values(status=MessageStatus.SENT, sent_at=evidence_at, attempts=message.attempts + 1, updated_at=now)
-        .execution_options(synchronize_session=False)
+def _settle_sent(session: Session, evidence: Sequence[tuple[int, datetime]], now: datetime) -> None:
+    """``SENT`` at the time of the first evidence, each row its own: one executemany, not a statement a row."""
+    if not evidence:
+        return
+    table = table_of(Message)
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("message_id"), table.c.status == MessageStatus.PENDING)
+        .values(status=MessageStatus.SENT, sent_at=bindparam("evidence_at"), attempts=table.c.attempts + 1)
+        .values(updated_at=now)
     )
+    session.execute(statement, [{"message_id": id_, "evidence_at": at} for id_, at in evidence])
 
 
-def _mark_lost(session: Session, message: Message, now: datetime) -> None:
-    session.execute(
-        update(Message)
-        .where(Message.id == message.id, Message.status == MessageStatus.PENDING)
-        .where(or_(Message.error.is_(None), ~Message.error.like(f"{RETRY_MARK}%")))
-        .values(error=LOST_MARK, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+def _mark_lost(session: Session, message_ids: Sequence[int], now: datetime) -> None:
+    """Mark for retry the rows the provider never had, a chunk of ids a statement."""
+    for chunk in chunks(list(message_ids)):
+        session.execute(
+            update(Message)
+            .where(among(Message.id, chunk), Message.status == MessageStatus.PENDING)
+            .where(or_(Message.error.is_(None), ~Message.error.like(f"{RETRY_MARK}%")))
+            .values(error=LOST_MARK, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _abandoned(stale: datetime) -> Any:

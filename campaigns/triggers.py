@@ -13,9 +13,9 @@ Each cart has at most one ``TriggerCheck`` (unique by cart), so at most one mess
   message through the campaign send path (``campaigns.sending``: the same checks, write-ahead commit and
   receipts).
 - ``on_order``: an order cancels the customer's waiting checks at once;
-- ``on_commerce``: both, for what new Segment e-commerce events changed (``audience.commerce``);
-  ``ingest_events`` stores the calls and applies them in one unit of work (the API's intake, the demo). The
-  API then enqueues ``check_cart`` for each waiting check at its ``due_at``, so the reminder goes out on time,
+- ``on_commerce``: both, for what new Segment e-commerce events changed (``audience.commerce``;
+  ``campaigns.outcomes.ingest_events`` stores the calls and applies them in one unit of work). The API then
+  enqueues ``check_cart`` for each waiting check at its ``due_at``, so the reminder goes out on time,
   not at the next scan.
 - ``scan``: the beat backstop — checks for carts whose activity was missed, and every due check run.
 
@@ -36,9 +36,6 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from audience.commerce import CommerceChanges
-from audience.intake import IngestResult, ingest
-from audience.schemas import Message as IntakeMessage
-from campaigns.outcomes import book_redemptions
 from campaigns.sending import (
     BatchResult,
     SendKit,
@@ -164,21 +161,6 @@ def on_order(session: Session, customer_id: int, now: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     return len(session.scalars(statement).all())
-
-
-def ingest_events(
-    session: Session, settings: Settings, messages: Sequence[IntakeMessage], *, source_id: int | None, now: datetime
-) -> tuple[IngestResult, list[TriggerCheck]]:
-    """Store Segment calls (``audience.intake``) and apply what their e-commerce events mean: for the trigger,
-    and for the cost ledger (offers redeemed, ``campaigns.outcomes.book_redemptions``).
-
-    Returns the intake's result and the cart checks now waiting, for the caller to schedule at their ``due_at``.
-    """
-    result = ingest(session, messages, source_id=source_id, received_at=now)
-    book_redemptions(session, settings, result.commerce.redemptions)
-    if not (result.commerce.carts or result.commerce.orders):
-        return result, []
-    return result, on_commerce(session, settings, result.commerce, now)
 
 
 def on_commerce(session: Session, settings: Settings, changes: CommerceChanges, now: datetime) -> list[TriggerCheck]:

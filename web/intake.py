@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from audience.schemas import Batch, Identify, IntakeResponse, Message, Track, parse_batch, parse_message
-from campaigns.triggers import ingest_events
+from campaigns.outcomes import ingest_events
 from core.clock import utcnow
 from core.models import Source
 from core.settings import Settings

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from campaigns import repository, review, service
 from campaigns.lifecycle import allowed_actions, approvers_so_far, planned_audience, planned_spend
-from campaigns.report import arm_sizes, build_report
+from campaigns.report import arm_sizes
 from core.clock import utcnow
 from core.errors import NotFound, ValidationFailed
 from core.models import Campaign, CampaignKind, CampaignState, CampaignVariant, Channel
@@ -325,14 +325,14 @@ def experiments(request: Request, session: SessionDep, _: PageUser) -> HTMLRespo
 @router.get("/experiments/{key}", response_class=HTMLResponse)
 def experiment(request: Request, session: SessionDep, settings: SettingsDep, _: PageUser, key: str) -> HTMLResponse:
     """The campaign's experiment report: every number with its interval and the method that made it."""
-    report = build_report(session, repository.get_campaign(session, key), settings, utcnow())
+    report = views.experiment_report(session, settings, key, utcnow())
     return render(request, "experiment.html", {"report": report, **views.experiment_tables(report)})
 
 
 @router.get("/experiments/{key}/{plot}.png")
 def experiment_plot(session: SessionDep, settings: SettingsDep, _: PageUser, key: str, plot: PlotName) -> Response:
     """The report's lift plot or cumulative conversions, as PNG."""
-    report = build_report(session, repository.get_campaign(session, key), settings, utcnow())
+    report = views.experiment_report(session, settings, key, utcnow())
     if plot == "lift":
         if report.analysis is None:
             raise NotFound(f"campaign {key!r} has nothing to compare yet: no lift plot")

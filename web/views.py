@@ -15,7 +15,8 @@ import numpy as np
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
-from campaigns.report import METRICS, CampaignReport, format_effect, format_value
+from campaigns import repository
+from campaigns.report import METRICS, CampaignReport, build_report, format_effect, format_value
 from core.models import (
     Assignment,
     AuditEntry,
@@ -30,6 +31,7 @@ from core.models import (
     OutboxMessage,
     Outcome,
 )
+from core.settings import Settings
 
 PAGE_SIZE = 50
 # Campaigns waiting for a person, first the ones a reviewer acts on.
@@ -250,6 +252,30 @@ def token_cost(usage: dict[str, Any], prices: dict[str, tuple[float, float]]) ->
         return None
     usd = (usage.get("prompt_tokens", 0) * price[0] + usage.get("completion_tokens", 0) * price[1]) / 1_000_000
     return Decimal(str(round(usd, 6)))
+
+
+REPORT_TTL = timedelta(seconds=60)  # as long as the plots' Cache-Control: the page and its two images share one
+_REPORTS: dict[tuple[str, str], CampaignReport] = {}  # by database and campaign key, in this process
+
+
+def experiment_report(session: Session, settings: Settings, key: str, now: datetime) -> CampaignReport:
+    """The campaign's experiment report, built at most once a minute: the page and each of its plots ask for it,
+    and on a large campaign the SQL aggregation behind it takes seconds.
+
+    Raises
+    ------
+    core.errors.NotFound
+        No campaign with this key.
+    """
+    cache_key = (str(session.get_bind().engine.url), key)
+    cached = _REPORTS.get(cache_key)
+    if cached is not None and now - cached.generated_at < REPORT_TTL:
+        return cached
+    report = build_report(session, repository.get_campaign(session, key), settings, now)
+    if len(_REPORTS) >= 64:  # a handful of campaigns are looked at at once; forget the oldest
+        _REPORTS.pop(next(iter(_REPORTS)))
+    _REPORTS[cache_key] = report
+    return report
 
 
 def experiment_tables(report: CampaignReport) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from audience.commerce import ORDER_COMPLETED
 from audience.samples import CDNOW_END, TELCO_SNAPSHOT, Sample, is_loaded
 from audience.schemas import Track
 from audience.summary import AudienceSummary, summarize
-from campaigns import repository, review, service, triggers
+from campaigns import outcomes, repository, review, service, triggers
 from campaigns.drafting import ReviewedDrafts, campaign_briefs, draft_briefs, plan_briefs
 from campaigns.planning import plan_retention
 from core import migrate
@@ -366,7 +366,7 @@ def fire_sample_carts(db: Database, settings: Settings) -> None:
     typer.echo(f"Sample cart events (synthetic, data/samples/carts.json) for {len(shoppers)} customers:")
     for event, batch in itertools.groupby(calls, key=lambda call: call.event):
         with db.session() as session:
-            result, _ = triggers.ingest_events(session, settings, list(batch), source_id=None, now=now)
+            result, _ = outcomes.ingest_events(session, settings, list(batch), source_id=None, now=now)
         typer.echo(f"  {event}: {result.stored} stored, {result.duplicates} seen before")
     with db.session() as session:
         triggers.scan(session, settings, utcnow())

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from agents.brand import import_brand
 from audience.intake import ingest
 from audience.schemas import Track
-from campaigns.triggers import ingest_events
+from campaigns.outcomes import ingest_events
 from core.db import Database
 from core.models import (
     CampaignKind,

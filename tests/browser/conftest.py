@@ -44,7 +44,9 @@ def browser() -> Iterator[Browser]:
     """One Chromium per test module. Not per session: Playwright's sync API keeps an event loop running in
     this thread until it stops, and later tests that run their own loop (``asyncio.run``) would fail."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+        if os.environ.get("CI"):  # scripts/system-deps.sh installs it: in CI its absence is a failure
+            pytest.fail(f"no Chromium at {CHROMIUM}")
+        pytest.skip(f"no Chromium at {CHROMIUM} (make setup installs it)")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield launched

@@ -44,9 +44,10 @@ SIGNING_SECRET = "w" * 32
 WORKER_READY_SECONDS = 60.0
 
 
-def populate(db: Database, count: int, *, unique_names: bool = False) -> None:
-    """The sample brand's catalog and customers 1..count, each with an express e-mail marketing opt-in."""
-    now = utcnow()
+def populate(db: Database, count: int, *, unique_names: bool = False, now: datetime | None = None) -> None:
+    """The sample brand's catalog and customers 1..count, each with an express e-mail marketing opt-in given 30
+    days before ``now`` (default: the present)."""
+    now = now or utcnow()
     with db.session() as session:
         import_brand(session, SAMPLE_BRAND, store=None)
         insert_rows(session, Customer, [_customer(n, now, unique_names) for n in range(1, count + 1)])

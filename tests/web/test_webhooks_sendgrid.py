@@ -16,20 +16,16 @@ from sqlalchemy import select, text
 from core.db import Database
 from core.models import (
     Channel,
-    Customer,
-    Message,
-    MessageStatus,
     Outcome,
     OutcomeKind,
-    Provider,
     ProviderEvent,
     Suppression,
     SuppressionReason,
 )
 from tests.web.conftest import MakeClient
+from tests.workers.events import EMAIL, add_message
 
 URL = "/webhooks/sendgrid"
-EMAIL = "ann@example.com"
 WRITTEN = ("provider_events", "outcomes", "suppressions", "consents", "messages")
 
 
@@ -78,24 +74,7 @@ def client(make_client: MakeClient, private_key: ec.EllipticCurvePrivateKey) -> 
 
 @pytest.fixture
 def message_id(db: Database) -> int:
-    with db.session() as session:
-        customer = Customer(external_id="ann", email=EMAIL)
-        session.add(customer)
-        session.flush()
-        message = Message(
-            message_key="mail-1",
-            idempotency_key="spring:ann:email",
-            campaign_key="spring",
-            customer_id=customer.id,
-            channel=Channel.EMAIL,
-            address=EMAIL,
-            provider=Provider.SENDGRID,
-            provider_message_id="sgm1",
-            status=MessageStatus.SENT,
-        )
-        session.add(message)
-        session.flush()
-        return message.id
+    return add_message(db)
 
 
 def post(client: TestClient, key: ec.EllipticCurvePrivateKey, *events: dict[str, Any]) -> Any:
