@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip
 QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 
-.PHONY: setup demo test lint typecheck serve worker beat migrate bench clean
+.PHONY: setup demo test screenshots lint typecheck serve worker beat migrate bench clean
 
 setup: $(STAMP)  ## Install system packages and the virtualenv (idempotent)
 
@@ -28,6 +28,9 @@ demo: setup  ## Load the real sample data and show what Nudge does with it
 
 test: setup  ## Run the test suite (starts its own PostgreSQL on 127.0.0.1)
 	$(BIN)/pytest
+
+screenshots: setup  ## The README's screenshots (docs/screenshots/): the browser tour of the demo's database
+	NUDGE_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest tests/browser/test_tour.py -p no:cacheprovider -q
 
 lint: setup  ## ruff (lint + format), mypy, import-linter
 	$(BIN)/ruff check .

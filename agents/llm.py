@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -590,8 +591,25 @@ def _load(path: str, context_tokens: int, threads: int) -> _LoadedModel:
     from llama_cpp import Llama
 
     logger.info("loading local model %s (context %d tokens)", path, context_tokens)
-    llama = Llama(model_path=path, n_ctx=context_tokens, n_threads=threads, verbose=False)
+    with _native_stderr_silenced():
+        llama = Llama(model_path=path, n_ctx=context_tokens, n_threads=threads, verbose=False)
     return _LoadedModel(llama, threading.Lock())
+
+
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """llama.cpp prints notices from C straight to file descriptor 2 while it builds a context, whatever
+    ``verbose`` says ("using full-size SWA cache"); they mean nothing to a user. Process-wide for the half second a
+    load takes; a failed load still raises."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def grammar_schema(schema: Any) -> Any:

@@ -45,6 +45,7 @@ import send_pipeline  # noqa: E402
 import webhooks as webhooks_bench  # noqa: E402
 
 from audience.sources import create_source  # noqa: E402
+from channels.events import sendgrid_public_key  # noqa: E402
 from core import migrate  # noqa: E402
 from core.db import Database  # noqa: E402
 from core.settings import get_settings  # noqa: E402
@@ -155,7 +156,7 @@ def _webhooks(url: str, database: Database, args: argparse.Namespace) -> dict[st
     options = argparse.Namespace(batches=args.requests, batch_size=args.batch_size, messages=20_000)
     webhooks_bench._seed(database, options.messages)
     requests = webhooks_bench._sendgrid_bodies(random.Random(args.seed), key, options, first_event=0)
-    with webhooks_bench._server(url, webhooks_bench._public_key(key), process=False) as base_url:
+    with webhooks_bench._server(url, sendgrid_public_key(key), process=False) as base_url:
         elapsed, latencies, failures = asyncio.run(_hammer(base_url, requests, args.clients))
     return _figures("webhooks /webhooks/sendgrid", "events", elapsed, latencies, failures, args.batch_size)
 

@@ -21,7 +21,6 @@ events sent, outcomes must equal events with an outcome.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import multiprocessing
 import random
@@ -38,7 +37,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
@@ -47,6 +45,7 @@ from twilio.request_validator import RequestValidator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from channels.events import sendgrid_public_key  # noqa: E402
 from channels.outbox import OutboxSmsSender  # noqa: E402
 from channels.outcomes import BATCH, process_pending  # noqa: E402
 from core import migrate  # noqa: E402
@@ -55,6 +54,7 @@ from core.clock import utcnow  # noqa: E402
 from core.db import Database  # noqa: E402
 from core.models import Channel, Customer, Message, MessageStatus, Outcome, Provider, ProviderEvent  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from web.webhooks import sendgrid_signed_headers  # noqa: E402
 
 AUTH_TOKEN = "bench-auth-token"
 MIX = [
@@ -97,7 +97,7 @@ def _run(url: str, key: ec.EllipticCurvePrivateKey, args: argparse.Namespace) ->
     migrate.upgrade(database.engine)
     _seed(database, args.messages)
     rng = random.Random(args.seed)
-    public_key = _public_key(key)
+    public_key = sendgrid_public_key(key)
     with _server(url, public_key, process=False) as base_url:
         ingest = _sendgrid_bodies(rng, key, args, first_event=0)
         _ingest_report("ingest, SendGrid", *_post(base_url, ingest, args.clients), args.batch_size)
@@ -166,7 +166,7 @@ def _sendgrid_bodies(
             number, i = first_event + batch * args.batch_size + offset, rng.randrange(args.messages)
             events.append(_sendgrid_event(number, i, rng.choices(kinds, weights)[0]))
         body = json.dumps(events).encode() + b"\r\n"
-        requests.append(("/webhooks/sendgrid", body, _signed(key, body)))
+        requests.append(("/webhooks/sendgrid", body, sendgrid_signed_headers(key, body, int(time.time()))))
     return requests
 
 
@@ -190,16 +190,6 @@ def _sendgrid_event(number: int, i: int, kind: str) -> dict[str, Any]:
     return event
 
 
-def _signed(key: ec.EllipticCurvePrivateKey, body: bytes) -> dict[str, str]:
-    stamp = str(int(time.time()))
-    signature = base64.b64encode(key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
-    return {
-        "X-Twilio-Email-Event-Webhook-Signature": signature,
-        "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
-        "Content-Type": "application/json",
-    }
-
-
 def _status_requests(base_url: str, args: argparse.Namespace) -> list[tuple[str, bytes, dict[str, str]]]:
     validator = RequestValidator(AUTH_TOKEN)
     requests = []
@@ -213,11 +203,6 @@ def _status_requests(base_url: str, args: argparse.Namespace) -> list[tuple[str,
         headers = {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
         requests.append((path, urlencode(form).encode(), headers))
     return requests
-
-
-def _public_key(key: ec.EllipticCurvePrivateKey) -> str:
-    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(der).decode()
 
 
 # --- the server ---------------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def segment_briefs(
         offers = _offers(session, segment.name, at)
         briefs.append(
             Brief(
-                campaign_key=f"{campaign_key}-{segment.name}",
+                campaign_key=campaign_key,
                 goal=Goal.RETENTION,
                 segment=segment,
                 channel=channel,
@@ -91,7 +91,7 @@ def cart_brief(
         currency="USD",
     )
     return Brief(
-        campaign_key=f"{campaign_key}-{CART_SEGMENT}",
+        campaign_key=campaign_key,
         goal=Goal.CART_RECOVERY,
         segment=segment,
         channel=channel,

@@ -9,6 +9,8 @@ LLM calls scale with segments × variants (plus repairs), never with recipients.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from agents.accounting import MeteredLlm
 from agents.drafting import draft_campaign
 from agents.embeddings import embeddings_for
 from agents.llm import chat_model
-from agents.ports import StructuredLlm
+from agents.ports import LlmRequest, LlmResult, StructuredLlm
 from agents.retrieval import VectorRetriever
 from agents.schemas import Brief, DraftSet
 from agents.vectorstore import vector_store
@@ -62,9 +64,10 @@ class ReviewedDrafts(BaseModel):
             raise ValidationFailed(f"{path} is not a saved draft file: {error}") from error
 
     def save(self, directory: Path) -> Path:
-        """Write ``<directory>/<campaign key>.json`` (whole or not at all) and return its path."""
+        """Write ``<directory>/<campaign key>-<segment>.json`` (whole or not at all) and return its path."""
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{self.draft_set.brief.campaign_key}.json"
+        brief = self.draft_set.brief
+        path = directory / f"{brief.campaign_key}-{brief.segment.name}.json"
         partial = path.with_suffix(".json.partial")
         partial.write_text(self.model_dump_json(indent=2))
         partial.replace(path)
@@ -117,11 +120,33 @@ def plan_briefs(
     return ranked[:max_segments]
 
 
-def draft_briefs(db: Database, settings: Settings, briefs: list[Brief]) -> list[ReviewedDrafts]:
+# Told of every answer the model gives while drafting: the request (its metadata names variant and attempt), the
+# result and the seconds it took. An offline model takes minutes on a small machine; the demo shows each call.
+DraftProgress = Callable[[LlmRequest, LlmResult, float], None]
+
+
+def draft_briefs(
+    db: Database, settings: Settings, briefs: list[Brief], progress: DraftProgress | None = None
+) -> list[ReviewedDrafts]:
     """Draft and review every brief with the configured embeddings, vector store and LLM."""
     store = vector_store(settings, embeddings_for(settings))
     llm = chat_model(settings)
+    if progress is not None:
+        llm = ObservedLlm(llm, progress)
     return [draft_brief(db, settings, brief, store=store, inner=llm) for brief in briefs]
+
+
+class ObservedLlm:
+    """An LLM that reports each answer it gives (cached answers never reach it: metering sits outside)."""
+
+    def __init__(self, inner: StructuredLlm, progress: DraftProgress) -> None:
+        self.inner, self.progress, self.provider = inner, progress, inner.provider
+
+    def complete(self, request: LlmRequest) -> LlmResult:
+        started = time.perf_counter()
+        result = self.inner.complete(request)
+        self.progress(request, result, time.perf_counter() - started)
+        return result
 
 
 def draft_brief(

@@ -10,8 +10,8 @@ The outcomes are aggregated in SQL (``experiments.outcomes``) and analysed from 
 - **Expected split** (for the SRM check): per segment, the global holdout's share, then the campaign's
   holdout and variants by their bucket ranges (``experiments.assignment.arm_ranges``) — the exact shares
   the hashing produces. The global share is read from the current settings.
-- **Costs** come from the cost ledger (``core.ledger.campaign_costs``), for the campaign's key and for the
-  drafting briefs' keys (``<key>-<segment>``, under which the LLM calls of drafting are booked).
+- **Costs** come from the cost ledger (``core.ledger.campaign_costs``) under the campaign's key: drafting's LLM
+  calls, the messages sent and the offers redeemed.
 - **ROI** uses the CUPED-adjusted incremental revenue (the more precise estimate; both are reported).
 """
 
@@ -56,7 +56,7 @@ from experiments.outcomes import (
 )
 
 UNTREATED = (HOLDOUT, GLOBAL_HOLDOUT)
-COST_SOURCE = "cost ledger (core.ledger.campaign_costs: the campaign's key and its briefs' keys)"
+COST_SOURCE = "cost ledger (core.ledger.campaign_costs)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,13 +218,9 @@ def _cuped_incremental(treated: ArmStats, held: ArmStats, alpha: float) -> Incre
 
 
 def campaign_costs(session: Session, campaign: Campaign) -> dict[str, float]:
-    """The campaign's costs by component (USD) from the ledger: its own key and its drafting briefs' keys."""
-    segments = {segment for segment, _ in arm_counts_by_segment(session, campaign.id)}
-    totals: dict[str, float] = defaultdict(float)
-    for key in (campaign.key, *sorted(f"{campaign.key}-{segment}" for segment in segments)):
-        for component, amount in ledger.campaign_costs(session, key).components.items():
-            totals[component.value] += float(amount)
-    return dict(totals)
+    """The campaign's costs by component (USD) from the ledger: drafting, sends and offers redeemed."""
+    components = ledger.campaign_costs(session, campaign.key).components
+    return {component.value: float(amount) for component, amount in components.items()}
 
 
 def arm_sizes(report: CampaignReport) -> Mapping[str, int]:

@@ -45,7 +45,7 @@ from guardrails.report import Report
 from ml.decision import PlanComparison
 
 TREATMENT = "treatment"
-# The brief's campaign key is "<key>-<segment>" and must match agents.schemas.CampaignKey (128 characters).
+# A key names the campaign everywhere: messages, the cost ledger and its briefs (agents.schemas.CampaignKey).
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 EDITABLE = frozenset({CampaignState.DRAFTED, CampaignState.IN_REVIEW, CampaignState.CHANGES_REQUESTED})
 FIXED_DRAFT_FIELDS = ("variant", "channel")
@@ -99,8 +99,10 @@ def create_campaign(
     actor: str,
     now: datetime,
     kind: CampaignKind = CampaignKind.RETENTION,
+    salt: str | None = None,
 ) -> Campaign:
-    """A new campaign in state ``draft`` with a random salt, and its ``create`` audit entry.
+    """A new campaign in state ``draft`` with a random salt (or ``salt``, to reproduce an assignment: the demo),
+    and its ``create`` audit entry.
 
     A retention campaign is planned, drafted per segment and sent once; an abandoned-cart (``trigger``)
     campaign's one template is drafted and approved once, and then sends per cart (``campaigns.triggers``).
@@ -123,7 +125,7 @@ def create_campaign(
         channel=channel,
         budget=budget,
         holdout_fraction=holdout_fraction,
-        salt=secrets.token_hex(16),
+        salt=salt or secrets.token_hex(16),
         plan={},
         created_by=actor,
         created_at=now,
@@ -244,10 +246,11 @@ def _assignment_rows(
 
 
 def _plan_figures(comparison: PlanComparison) -> dict[str, Any]:
-    """Both modes' summary figures and the funnel, as JSON-safe values."""
+    """Both modes' summary figures, the funnel and the profit curve (thinned to a chart's worth), JSON-safe."""
     summary = comparison.summary()
     modes = {mode: {row: _plain(value) for row, value in summary[mode].items()} for mode in summary.columns}
-    return {**modes, "funnel": {name: int(value) for name, value in asdict(comparison.funnel).items()}}
+    funnel = {name: int(value) for name, value in asdict(comparison.funnel).items()}
+    return {**modes, "funnel": funnel, "curve": comparison.curve.points()}
 
 
 def _plain(value: Any) -> Any:

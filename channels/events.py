@@ -22,6 +22,7 @@ PostgreSQL; retention deletes both, so dedupe holds for ``NUDGE_DATA_RETENTION_M
 
 from __future__ import annotations
 
+import base64
 import binascii
 import hashlib
 import json
@@ -32,6 +33,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sendgrid import EventWebhook  # type: ignore[import-untyped, unused-ignore]
 from sqlalchemy import bindparam, column, func, insert, select
@@ -133,6 +135,21 @@ def verify_sendgrid(
         valid = False
     if not valid:
         raise Unauthorized("the SendGrid signature does not match")
+
+
+def sign_sendgrid(private_key: ec.EllipticCurvePrivateKey, raw_body: bytes, timestamp: str) -> str:
+    """What SendGrid puts in the signature header: ECDSA (SHA-256) over ``timestamp + raw_body``, base64 DER.
+
+    Nudge never signs for SendGrid in production; the demo's simulated provider and the tests do."""
+    return base64.b64encode(private_key.sign(timestamp.encode() + raw_body, ec.ECDSA(hashes.SHA256()))).decode()
+
+
+def sendgrid_public_key(private_key: ec.EllipticCurvePrivateKey) -> str:
+    """The verification key of ``private_key`` as SendGrid's settings show it: base64 SubjectPublicKeyInfo DER."""
+    der = private_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(der).decode()
 
 
 def sendgrid_key_is_valid(public_key: str) -> bool:

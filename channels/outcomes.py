@@ -12,6 +12,8 @@
 - suppresses at once — never later, since opt-outs must be honoured in minutes (reference §0.2): a hard
   bounce, a drop for a bounced, unsubscribed or spam-reporting address, a spam report, an unsubscribe, and
   Twilio's 21610 (the recipient had replied STOP to the sender);
+- records an unsubscribe (SendGrid's own link or group) in the consent log as a withdrawal of what the recipient
+  had granted on e-mail, as of when they clicked, as a one-click unsubscribe through Nudge is;
 - for an inbound SMS, acts on its keyword (``channels.keywords``): STOP suppresses the phone for every later
   SMS, whoever it belongs to, and appends a withdrawal to the consent log of every customer with that phone
   (TCPA revoke-all, §1.2 T5–T7); START lifts that suppression and records an express opt-in; HELP changes
@@ -62,6 +64,8 @@ REPLY_CAMPAIGN = "sms_keyword_reply"  # Message.campaign_key of a STOP/START/HEL
 SENDGRID_SOURCE = "sendgrid_webhook"
 TWILIO_SOURCE = "twilio_webhook"
 OPTED_OUT = "21610"  # Twilio: "Attempt to send to unsubscribed recipient"
+# Nudge sends marketing mail in one ASM group, so leaving the group is leaving all of it.
+UNSUBSCRIBES = frozenset({"unsubscribe", "group_unsubscribe"})
 
 SENDGRID_KINDS = {
     "processed": OutcomeKind.PROCESSED,
@@ -235,6 +239,8 @@ class _Batch:
         message = self.messages.get(event.id)
         if reason := _email_suppression(event.kind, event.payload):
             self._suppress_email(event, message, reason)
+        if event.kind in UNSUBSCRIBES and message is not None:
+            self._unsubscribed(event, message)
         kind = SENDGRID_KINDS.get(event.kind)
         if kind is None:
             logger.info("sendgrid event %s: %r has no outcome; kept as received", event.id, event.kind)
@@ -242,6 +248,18 @@ class _Batch:
             self._unmatched(event)
         else:
             self._outcome(event, message.id, kind, _occurred_at(event), _sendgrid_data(event.payload))
+
+    def _unsubscribed(self, event: ProviderEvent, message: Message) -> None:
+        """An unsubscribe through SendGrid is the recipient's opt-out as much as a one-click one: the consent log
+        records it (the experiments' unsubscribe guardrail reads withdrawals), not only the suppression list."""
+        owner = message.customer_id
+        latest = repository.latest_consents(self.session, [owner], Channel.EMAIL)
+        at, proof = _occurred_at(event), f"sendgrid {event.kind} event {event.event_id}"
+        withdrawn = [
+            _consent(owner, ConsentStatus.WITHDRAWN, purpose, basis, at, proof, Channel.EMAIL, SENDGRID_SOURCE)
+            for purpose, basis in _granted(latest, owner)
+        ]
+        self._add_consents(withdrawn)
 
     def _suppress_email(self, event: ProviderEvent, message: Message | None, reason: SuppressionReason) -> None:
         address = _email(event.payload.get("email")) or (message.address if message else None)
@@ -361,8 +379,7 @@ def _email_suppression(kind: str, payload: dict[str, Any]) -> SuppressionReason 
         return next((value for text, value in _DROP_REASONS.items() if text in reason), None)
     if kind == "spamreport":
         return SuppressionReason.COMPLAINED
-    # Nudge sends marketing mail in one ASM group, so leaving the group is leaving all of it.
-    if kind in ("unsubscribe", "group_unsubscribe"):
+    if kind in UNSUBSCRIBES:
         return SuppressionReason.UNSUBSCRIBED
     return None
 
@@ -428,14 +445,16 @@ def _consent(
     basis: ConsentBasis,
     recorded_at: datetime,
     proof: str,
+    channel: Channel = Channel.SMS,
+    source: str = KEYWORD_SOURCE,
 ) -> Consent:
     return Consent(
         customer_id=owner,
-        channel=Channel.SMS,
+        channel=channel,
         status=status,
         purpose=purpose,
         basis=basis,
-        source=KEYWORD_SOURCE,
+        source=source,
         recorded_at=recorded_at,
         proof=proof,
     )

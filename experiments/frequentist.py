@@ -120,9 +120,15 @@ def relative_rate_lift(
 
 
 def welch_df(var_c: FloatArray, n_c: FloatArray, var_t: FloatArray, n_t: FloatArray) -> FloatArray:
-    """Welch–Satterthwaite degrees of freedom from the per-arm variances."""
+    """Welch–Satterthwaite degrees of freedom from the per-arm variances.
+
+    With no variance in either arm (nobody has bought yet) the formula is 0/0; the statistic is then 0 and the
+    pooled n_c + n_t − 2 stands in, so the test says "no evidence" (p = 1) rather than NaN."""
     a, b = var_c / n_c, var_t / n_t
-    return np.asarray((a + b) ** 2 / (a**2 / (n_c - 1) + b**2 / (n_t - 1)), dtype=np.float64)
+    denominator = a**2 / (n_c - 1) + b**2 / (n_t - 1)
+    defined = denominator > 0
+    satterthwaite = (a + b) ** 2 / np.where(defined, denominator, 1.0)
+    return np.asarray(np.where(defined, satterthwaite, n_c + n_t - 2), dtype=np.float64)
 
 
 def welch(
@@ -159,9 +165,11 @@ def _relative(
     alpha: float,
     method: str,
 ) -> Comparison:
-    # Delta method for (μ_t − μ_c)/|μ_c|: var_t/(μ_c² n_t) + var_c μ_t²/(μ_c⁴ n_c)  (§2.2).
-    lift = (m_t - m_c) / np.abs(m_c)
-    se = np.sqrt(v_t / (m_c**2 * n_t) + v_c * m_t**2 / (m_c**4 * n_c))
+    # Delta method for (μ_t − μ_c)/|μ_c|: var_t/(μ_c² n_t) + var_c μ_t²/(μ_c⁴ n_c)  (§2.2). Undefined (NaN) while
+    # the control's mean is 0: no relative lift exists yet, and the decision reads absolute effects only.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lift = (m_t - m_c) / np.abs(m_c)
+        se = np.sqrt(v_t / (m_c**2 * n_t) + v_c * m_t**2 / (m_c**4 * n_c))
     return _t_comparison(lift, se, df, alpha, method)
 
 

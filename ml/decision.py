@@ -418,6 +418,19 @@ class ProfitCurve:
     cost: FloatArray
     n_star: int
 
+    def points(self, max_points: int = 400) -> list[tuple[int, float]]:
+        """(N, profit of the first N) at most ``max_points`` evenly spaced N, ends and N* included: a chart's worth."""
+        return curve_points(self.profit, max_points, keep=self.n_star)
+
+
+def curve_points(profit: FloatArray, max_points: int = 400, keep: int | None = None) -> list[tuple[int, float]]:
+    """``profit[N]`` thinned to at most ``max_points`` (+1 for ``keep``) evenly spaced N, both ends included."""
+    n = len(profit) - 1
+    xs = np.unique(np.linspace(0, max(n, 0), min(n + 1, max_points)).round().astype(np.int64))
+    if keep is not None and 0 <= keep <= n:
+        xs = np.union1d(xs, [keep])
+    return [(int(x), float(profit[x])) for x in xs]
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from core import migrate, partitions
 from core.db import Database
 from core.models import Base
+from tests.support.demo import DemoRun, run_demo
 from tests.support.postgres import postgres_server
 
 BACKENDS = ["sqlite", "postgres"]
@@ -31,6 +32,14 @@ def postgres_url() -> Iterator[str]:
         return
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """``nudge demo`` run once per session on its own embedded data directory (minutes: it trains and drafts),
+    shared by every test that reads what it made. The environment it ran in is restored afterwards."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return run_demo(tmp_path_factory.mktemp("demo") / "var", monkeypatch)
 
 
 @pytest.fixture(scope="session")

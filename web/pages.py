@@ -118,7 +118,7 @@ def campaign_page(request: Request, key: str, session: SessionDep, settings: Set
         "campaign": campaign,
         "status": status,
         "plan": plan,
-        "curve": presenting.profit_curve_svg(views.profit_curve(session, campaign.id), markers),
+        "curve": presenting.profit_curve_svg(plan.get("curve") or views.profit_curve(session, campaign.id), markers),
         "audience": planned_audience(campaign),
         **_approval_context(session, settings, campaign),
         "notice": NOTICES.get(request.query_params.get("done", "")),

@@ -12,13 +12,11 @@ needs to be invalidated. The cache is bounded (least recently used entries go fi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
-
-import numpy as np
-import numpy.typing as npt
 
 from campaigns.sending import offer_url
 from channels.rendering import (
@@ -35,7 +33,7 @@ from guardrails.context import BrandRules, CatalogOffer, CheckContext
 _HEADER_STYLE = "font:14px/1.4 system-ui,sans-serif;border-bottom:1px solid #d1d5db;padding:0 0 8px;margin:0 0 8px"
 PREVIEW_CACHE_SIZE = 2048  # drafts; an e-mail preview is a few kilobytes
 WIDTH, HEIGHT, MARGIN = 640, 280, 56
-MAX_POINTS = 400
+VISIBLE_TAIL = 3  # the curve is drawn up to this many times the larger mode's customers
 SAMPLE_RECIPIENT = RecipientValues(
     first_name="Alex", email="alex@example.com", phone="+12125550100", unsubscribe_url="https://example.com/u/preview"
 )
@@ -48,18 +46,21 @@ class Marker:
     profit: float
 
 
-def profit_curve_svg(curve: npt.NDArray[np.float64], markers: list[Marker]) -> str:
+def profit_curve_svg(points: Sequence[tuple[int, float]], markers: list[Marker]) -> str:
     """An accessible SVG line chart of cumulative expected profit against customers targeted, with markers.
 
-    ``curve[i]`` is the expected profit of the best ``i`` targets. Long curves are thinned to ``MAX_POINTS``.
+    ``points`` are (N, expected profit of the best N targets); the markers' labels form a legend in the top
+    right corner, so close markers never write over each other.
     """
-    n = len(curve) - 1
-    if n < 1:
+    # The decisions sit near the peak: show up to a few times the larger mode's N, not a long loss-making tail.
+    end = points[-1][0] if points else 0
+    shown = min(end, max((m.customers for m in markers), default=0) * VISIBLE_TAIL) or end
+    points = [(n, profit) for n, profit in points if n <= shown]
+    if len(points) < 2:
         return ""
-    xs = np.unique(np.linspace(0, n, min(n + 1, MAX_POINTS)).round().astype(int))
-    top = max(float(curve.max()), *(m.profit for m in markers), 1.0)
-    bottom = min(float(curve.min()), 0.0)
-    right = max(n, *(m.customers for m in markers))
+    right = max(shown, *(m.customers for m in markers), 1)
+    top = max(max(p for _, p in points), *(m.profit for m in markers), 1.0)
+    bottom = min(min(p for _, p in points), 0.0)
 
     def x(value: float) -> float:
         return MARGIN + (WIDTH - 2 * MARGIN) * value / right
@@ -67,21 +68,21 @@ def profit_curve_svg(curve: npt.NDArray[np.float64], markers: list[Marker]) -> s
     def y(value: float) -> float:
         return HEIGHT - MARGIN - (HEIGHT - 2 * MARGIN) * (value - bottom) / (top - bottom)
 
-    points = " ".join(f"{x(i):.1f},{y(float(curve[i])):.1f}" for i in xs)
+    line = " ".join(f"{x(n):.1f},{y(profit):.1f}" for n, profit in points)
     dots = "".join(
         f'<circle cx="{x(m.customers):.1f}" cy="{y(m.profit):.1f}" r="5" class="marker-{k}"/>'
-        f'<text x="{x(m.customers) + 8:.1f}" y="{y(m.profit) - 8:.1f}">{m.label}: {m.customers:,}, '
-        f"${m.profit:,.0f}</text>"
+        f'<circle cx="{WIDTH - 232}" cy="{MARGIN - 4 + 16 * k}" r="5" class="marker-{k}"/>'
+        f'<text x="{WIDTH - 222}" y="{MARGIN + 16 * k}">{m.label}: {m.customers:,} customers, ${m.profit:,.0f}</text>'
         for k, m in enumerate(markers)
     )
+    zero = f'<line x1="{MARGIN}" y1="{y(0.0):.1f}" x2="{WIDTH - MARGIN}" y2="{y(0.0):.1f}" class="axis"/>'
     return (
         f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="curve-title" class="curve">'
         '<title id="curve-title">Cumulative expected profit by customers targeted, best first</title>'
-        f'<line x1="{MARGIN}" y1="{HEIGHT - MARGIN}" x2="{WIDTH - MARGIN}" y2="{HEIGHT - MARGIN}" class="axis"/>'
-        f'<line x1="{MARGIN}" y1="{MARGIN}" x2="{MARGIN}" y2="{HEIGHT - MARGIN}" class="axis"/>'
+        f'<line x1="{MARGIN}" y1="{MARGIN}" x2="{MARGIN}" y2="{HEIGHT - MARGIN}" class="axis"/>{zero}'
         f'<text x="{WIDTH / 2:.0f}" y="{HEIGHT - 16}" text-anchor="middle">customers targeted (0 – {right:,})</text>'
         f'<text x="12" y="{MARGIN - 16}">expected profit, USD (max ${top:,.0f})</text>'
-        f'<polyline points="{points}" class="line"/>{dots}</svg>'
+        f'<polyline points="{line}" class="line"/>{dots}</svg>'
     )
 
 

@@ -32,6 +32,7 @@ from core.models import (
     Outcome,
 )
 from core.settings import Settings
+from ml.decision import curve_points
 
 PAGE_SIZE = 50
 # Campaigns waiting for a person, first the ones a reviewer acts on.
@@ -146,11 +147,12 @@ def alerts(session: Session, *, now: datetime) -> list[str]:
     return found
 
 
-def profit_curve(session: Session, campaign_id: int) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """Cumulative expected profit of the campaign's assigned targets, best EV first (0 before the first)."""
+def profit_curve(session: Session, campaign_id: int) -> list[tuple[int, float]]:
+    """Cumulative expected profit of the campaign's assigned targets, best EV first: for a campaign planned before
+    its plan kept the curve (``campaign.plan["curve"]``)."""
     values = session.scalars(select(Assignment.expected_value).where(Assignment.campaign_id == campaign_id)).all()
     ev = np.sort(np.asarray([float(v) for v in values if v is not None], dtype=np.float64))[::-1]
-    return np.concatenate([[0.0], np.cumsum(ev)])
+    return curve_points(np.concatenate([[0.0], np.cumsum(ev)]))
 
 
 def recent_audit(session: Session, campaign_id: int, limit: int = 10) -> list[AuditEntry]:

@@ -19,15 +19,19 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import typer
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from agents.brand import import_brand
 from agents.embeddings import embeddings_for
+from agents.ports import LlmRequest, LlmResult
 from agents.vectorstore import vector_store
+from audience import sources
 from audience.commerce import ORDER_COMPLETED
 from audience.samples import CDNOW_END, TELCO_SNAPSHOT, Sample, is_loaded
 from audience.schemas import Track
@@ -35,7 +39,9 @@ from audience.summary import AudienceSummary, summarize
 from campaigns import outcomes, repository, review, service, triggers
 from campaigns.drafting import ReviewedDrafts, campaign_briefs, draft_briefs, plan_briefs
 from campaigns.planning import plan_retention
-from core import migrate
+from campaigns.report import CampaignReport, build_report
+from channels.events import sendgrid_public_key
+from core import ledger, migrate
 from core.clock import utcnow
 from core.db import Database
 from core.errors import Conflict, NudgeError
@@ -43,6 +49,7 @@ from core.models import (
     Campaign,
     CampaignKind,
     CampaignState,
+    CampaignVariant,
     Cart,
     Channel,
     Consent,
@@ -57,7 +64,12 @@ from core.models import (
     User,
 )
 from core.settings import Settings, get_settings
+from experiments.analysis import ExperimentAnalysis
+from experiments.hillstrom import hillstrom_analysis
+from guardrails.budgets import budget_statuses
 from ml import jobs, registry
+from ml.training import RELIABILITY_PNG
+from nudge.commands.budgets import describe as describe_budgets
 from nudge.commands.campaign import show_status
 from nudge.commands.common import clean_errors, database
 from nudge.commands.creative import SAMPLE_BRAND, describe_brand_import, store_name
@@ -65,7 +77,32 @@ from nudge.commands.draft import show as show_drafts
 from nudge.commands.imports import load_with_progress
 from nudge.commands.plan import print_plan, write_profit_curve
 from nudge.commands.serve import serve as serve_ui
+from nudge.demo.report import (
+    DemoReport,
+    ModelLine,
+    VariantLine,
+    check_row,
+    costs_plot,
+    experiment_plot,
+    file_plot,
+    hillstrom_rows,
+    write_report,
+)
+from nudge.demo.simulation import (
+    Effect,
+    GroundTruth,
+    Posted,
+    Simulated,
+    TruthCheck,
+    assigned_customers,
+    check_against_truth,
+    offer_codes,
+    post,
+    simulate,
+    true_effects,
+)
 from web import accounts
+from web.app import create_app
 from workers import tasks
 from workers.enqueue import enqueue_after_commit
 
@@ -87,8 +124,12 @@ def demo(
             show_plan(db)
             import_sample_brand(db, settings)
             run_sample_campaign(db, settings)
+            outcomes_run = simulate_outcomes(db, settings)
+            measured = show_experiment(db, settings, outcomes_run)
             run_sample_triggers(db, settings)
-            show_demo_login(db, get_settings())
+            costs = show_costs(db, settings)
+            write_html_report(db, settings, measured, outcomes_run, costs)
+            show_demo_login(db, settings)
     finally:
         db.dispose()
     if serve:
@@ -162,9 +203,12 @@ DEMO_BUDGET = 5_000.0
 DEMO_CAMPAIGN = "demo-retention"
 DEMO_TRIGGER = "demo-abandoned-cart"
 SAMPLE_CARTS = SAMPLE_BRAND.parent / "carts.json"
+DEMO_CART_PREFIX = "demo-cart-"
+DEMO_CAMPAIGNS = (DEMO_CAMPAIGN, DEMO_TRIGGER)
 DEMO_VARIANTS = 2
 DEMO_TONE = "warm, direct"
 DEMO_HOLDOUT = 0.1
+DEMO_SALT = "nudge-demo-retention-1"
 DEMO_SYSTEM = "system:demo"
 # The demo approves as a made-up marketer, and says so wherever the name appears (audit log, status).
 DEMO_APPROVER = "sam.rivera (sample marketer, demo)"
@@ -231,13 +275,14 @@ def run_sample_campaign(db: Database, settings: Settings) -> None:
                 holdout_fraction=DEMO_HOLDOUT,
                 actor=DEMO_SYSTEM,
                 now=now,
+                salt=DEMO_SALT,  # the same customers in the same arms on every run and machine
             )
             service.plan_campaign(session, settings, campaign, actor=DEMO_SYSTEM, now=now)
         state = repository.get_campaign(session, DEMO_CAMPAIGN).state
     if state is CampaignState.PLANNED:
         drafted = draft_sample_campaign(db, settings)
         if drafted:
-            approve_and_send(db, drafted, now)
+            approve_and_send(db, drafted)
     else:
         typer.echo(f"Campaign {DEMO_CAMPAIGN} already exists ({state}): not drafting or sending it again")
     with db.session() as session:
@@ -253,7 +298,7 @@ def draft_sample_campaign(db: Database, settings: Settings) -> list[ReviewedDraf
         db, DEMO_CAMPAIGN, budget=DEMO_BUDGET, channel=Channel.EMAIL, n_variants=DEMO_VARIANTS, tone=DEMO_TONE
     )
     try:
-        drafted = draft_briefs(db, settings, briefs)
+        drafted = draft_briefs(db, settings, briefs, progress=show_llm_call)
     except NudgeError as error:  # a tour goes on: say what failed and why, then show the rest
         typer.echo(f"  no draft passed its checks: {error.message}")
         return []
@@ -263,8 +308,18 @@ def draft_sample_campaign(db: Database, settings: Settings) -> list[ReviewedDraf
     return drafted
 
 
-def approve_and_send(db: Database, drafted: list[ReviewedDrafts], now: datetime) -> None:
+def show_llm_call(request: LlmRequest, result: LlmResult, seconds: float) -> None:
+    """One line per model answer while drafting, so the minutes offline are not silent."""
+    meta = request.metadata
+    typer.echo(
+        f"  {meta.get('variant', '?')} attempt {meta.get('attempt', '?')}: {result.usage.completion_tokens} tokens "
+        f"written in {seconds:.1f} s"
+    )
+
+
+def approve_and_send(db: Database, drafted: list[ReviewedDrafts]) -> None:
     """Store the drafts, submit them, approve as the demo's sample marketer, and send now to the outbox."""
+    now = utcnow()  # drafting took minutes: the audit trail records when each step happened
     with db.session() as session:
         campaign = repository.get_campaign(session, DEMO_CAMPAIGN)
         service.store_drafts(session, campaign, drafted, actor=DEMO_SYSTEM, now=now)
@@ -298,6 +353,195 @@ def approve_as_sample_marketer(session: Session, campaign: Campaign, now: dateti
     if not moved:
         typer.echo("  first approval recorded: this campaign needs a second approver (`nudge campaign approve`)")
     return moved
+
+
+# --- simulated outcomes and the experiment report ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomesRun:
+    """The simulated outcomes of this run and the truth they were drawn from (``None``: nothing was sent)."""
+
+    simulated: Simulated | None = None
+    posted: Posted | None = None
+    effects: tuple[Effect, ...] = ()
+
+
+def simulate_outcomes(db: Database, settings: Settings) -> OutcomesRun:
+    """Draw the campaign's outcomes from the documented ground truth and send them back through the real API:
+    signed SendGrid webhooks for what recipients did with the e-mail, Segment orders through the intake."""
+    truth = GroundTruth.load()
+    with db.session() as session:
+        campaign = repository.get_campaign(session, DEMO_CAMPAIGN)
+        if campaign.state not in (CampaignState.SENT, CampaignState.MEASURED):
+            typer.echo(f"No simulated outcomes: campaign {DEMO_CAMPAIGN} is {campaign.state}, not sent")
+            return OutcomesRun()
+        customers = assigned_customers(session, campaign)
+        codes = offer_codes(session, campaign)
+    simulated = simulate(truth, customers, codes, utcnow())
+    typer.echo(
+        "Outcomes — SIMULATED, not real behaviour: drawn from the ground truth in data/samples/simulation.json "
+        f"(seed {truth.seed}; data/samples/README.md explains it):"
+    )
+    typer.echo(
+        f"  {simulated.customers:,} customers assigned: {simulated.conversions} ordered "
+        f"({simulated.coupons} with their variant's offer code); {len(simulated.events):,} e-mail events"
+    )
+    posted = post_simulated(db, settings, simulated)
+    typer.echo(
+        f"  sent back over HTTP: {posted.event_requests} signed POST /webhooks/sendgrid ({posted.events_stored:,} "
+        f"events stored and processed), {posted.order_requests} POST /v1/batch ({posted.orders_stored:,} orders "
+        f"stored); {posted.duplicates:,} duplicates of an earlier run"
+    )
+    return OutcomesRun(simulated, posted, tuple(true_effects(truth, customers)))
+
+
+def post_simulated(db: Database, settings: Settings, simulated: Simulated) -> Posted:
+    """Post to the API on a loopback port, configured for this run only to trust a SendGrid key made for it and
+    a one-off shop source whose write key is revoked afterwards."""
+    key = ec.generate_private_key(ec.SECP256R1())  # the curve SendGrid signs with
+    app = create_app(settings.model_copy(update={"sendgrid_webhook_public_key": sendgrid_public_key(key)}), database=db)
+    name = f"demo-simulated-shop-{utcnow():%Y%m%d%H%M%S%f}"
+    with db.session() as session:
+        write_key = sources.create_source(session, name).write_key
+    try:
+        return post(app, simulated, key, write_key)
+    finally:
+        with db.session() as session:
+            sources.revoke_source(session, name)
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    report: CampaignReport
+    checks: tuple[TruthCheck, ...]
+    hillstrom: ExperimentAnalysis
+
+
+def show_experiment(db: Database, settings: Settings, outcomes_run: OutcomesRun) -> Measured | None:
+    """The campaign's A/B and holdout report, each estimate beside the truth it should recover, and the real
+    Hillstrom experiment through the same analysis."""
+    with db.session() as session:
+        try:
+            report = build_report(session, repository.get_campaign(session, DEMO_CAMPAIGN), settings, utcnow())
+        except Conflict as error:  # not planned: nothing to report
+            typer.echo(f"No experiment report: {error.message}")
+            return None
+    checks = tuple(check_against_truth(report, outcomes_run.effects, settings.roi_margin))
+    typer.echo(f"Experiment report of {DEMO_CAMPAIGN} (`nudge report campaign {DEMO_CAMPAIGN}` has all of it):")
+    typer.echo("  " + ", ".join(f"{arm.arm} {arm.n:,}" for arm in report.arms))
+    if checks:
+        inside = sum(check.inside for check in checks)
+        typer.echo(
+            f"  against the simulation's ground truth: {inside} of {len(checks)} true values inside the 95 % intervals"
+        )
+        for what, arm, truth, estimate, interval, verdict in (check_row(check) for check in checks):
+            typer.echo(f"    {what:<34} {arm:<8} truth {truth:>11}  estimate {estimate:>11} {interval:<26} {verdict}")
+    if report.roi is not None and report.roi.roi is not None:
+        typer.echo(
+            f"  ROI {report.roi.roi:+.1%} [{report.roi.ci_low:+.1%}, {report.roi.ci_high:+.1%}] on "
+            f"${report.roi.total_cost:,.2f} of costs from the cost ledger"
+        )
+    hillstrom = hillstrom_analysis()
+    typer.echo(
+        "Beside it, the real Hillstrom e-mail experiment (64,000 customers, randomised) through the same analysis:"
+    )
+    for arm, label, value, effect, p_value, _ in hillstrom_rows(hillstrom):
+        typer.echo(f"  {arm:<14} {label:<10} {value:<16} effect {effect} (p {p_value})")
+    return Measured(report, checks, hillstrom)
+
+
+# --- costs, budgets and the HTML report -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Costs:
+    by_component: dict[str, float]
+    budgets: list[str]
+
+
+def show_costs(db: Database, settings: Settings) -> Costs:
+    """Today's cost ledger by component (with the day's infrastructure share, as the daily task books it) and the
+    LLM budgets."""
+    today = utcnow().date()
+    with db.session() as session:
+        ledger.record_infrastructure(session, settings, today)
+    with db.session() as session:
+        totals = ledger.totals_by_component(session, today, today + timedelta(days=1))
+        budgets = describe_budgets(budget_statuses(session, settings, campaign_keys=DEMO_CAMPAIGNS, now=utcnow()))
+    costs = {component.value: float(amount) for component, amount in totals.items()}
+    typer.echo(
+        f"Cost ledger today: ${sum(costs.values()):,.2f} — " + ", ".join(f"{k} ${v:,.2f}" for k, v in costs.items())
+    )
+    typer.echo("LLM budgets:")
+    for line in budgets:
+        typer.echo(f"  {line}")
+    return Costs(costs, budgets)
+
+
+def write_html_report(
+    db: Database, settings: Settings, measured: Measured | None, outcomes_run: OutcomesRun, costs: Costs
+) -> None:
+    """The run on one page: var/demo/report.html, plots embedded."""
+    if measured is None:
+        return
+    with db.session() as session:
+        campaign = repository.get_campaign(session, DEMO_CAMPAIGN)
+        status = service.campaign_status(session, campaign)
+        variants = [variant_line(v) for v in repository.variants(session, campaign.id)]
+        models = [registry.production(session, step.kind) for step in SAMPLE_MODELS]
+        plan, carts = dict(campaign.plan), cart_outcome_counts(session)
+    churn = models[0]
+    plots = [
+        file_plot(
+            "Profit curve",
+            "Expected profit against customers targeted, highest EV first: the unconstrained optimum N* and where "
+            "production mode stopped under the budget.",
+            settings.data_dir / "plans" / "profit_curve.png",
+        ),
+        file_plot(
+            "Reliability diagram",
+            f"{churn.kind.value} v{churn.version}: predicted against observed churn per bin, out of fold. On the "
+            "diagonal, a probability means what it says — the decision engine multiplies it by money.",
+            Path(churn.artifact_path) / RELIABILITY_PNG,
+        ),
+        experiment_plot(measured.report.analysis) if measured.report.analysis else None,
+        costs_plot(costs.by_component),
+    ]
+    report = DemoReport(
+        generated_at=utcnow(),
+        database=db.engine.url.render_as_string(hide_password=True),
+        models=[ModelLine(m.kind.value, m.version, headline(m.metrics)) for m in models],
+        plan=plan,
+        status=status,
+        variants=variants,
+        campaign=measured.report,
+        simulated=outcomes_run.simulated,
+        posted=outcomes_run.posted,
+        checks=measured.checks,
+        hillstrom=measured.hillstrom,
+        carts=carts,
+        costs_today=costs.by_component,
+        budgets=costs.budgets,
+        plots=[plot for plot in plots if plot is not None],
+        ui_url=f"http://{settings.api_host}:{settings.api_port}",
+    )
+    path = write_report(report, settings.data_dir / "demo" / "report.html")
+    typer.echo(f"\nThe run on one page: {path.resolve()} (open it in a browser)")
+
+
+def variant_line(variant: CampaignVariant) -> VariantLine:
+    content = variant.content
+    findings = variant.report.get("findings", [])
+    verdict = "blocked" if variant.blocked else f"passes ({len(findings)} warning(s))" if findings else "passes"
+    return VariantLine(
+        variant=variant.variant,
+        subject=str(content.get("subject", "")),
+        offers=", ".join(content.get("offer_codes", [])) or "none",
+        verdict=verdict,
+        citations=", ".join(content.get("creative_ids", [])) or "none",
+        approved_by=variant.approved_by or "not approved",
+    )
 
 
 # --- abandoned carts ---------------------------------------------------------------------------------------------
@@ -338,7 +582,8 @@ def ensure_cart_template(db: Database, settings: Settings) -> bool:
         "then sent per cart (the brand's layout lists each cart's items):"
     )
     try:
-        drafted = draft_briefs(db, settings, campaign_briefs(db, campaign, n_variants=1, tone=DEMO_TONE))
+        briefs = campaign_briefs(db, campaign, n_variants=1, tone=DEMO_TONE)
+        drafted = draft_briefs(db, settings, briefs, progress=show_llm_call)
     except NudgeError as error:
         typer.echo(f"  no draft passed its checks: {error.message}")
         return False
@@ -346,9 +591,10 @@ def ensure_cart_template(db: Database, settings: Settings) -> bool:
         show_drafts(drafts)
     with db.session() as session:
         campaign = repository.get_campaign(session, DEMO_TRIGGER)
-        service.store_drafts(session, campaign, drafted, actor=DEMO_SYSTEM, now=now)
-        service.submit(session, campaign, actor=DEMO_SYSTEM, now=now)
-        return approve_as_sample_marketer(session, campaign, now)
+        drafted_at = utcnow()  # drafting took minutes: the audit trail records when each step happened
+        service.store_drafts(session, campaign, drafted, actor=DEMO_SYSTEM, now=drafted_at)
+        service.submit(session, campaign, actor=DEMO_SYSTEM, now=drafted_at)
+        return approve_as_sample_marketer(session, campaign, drafted_at)
 
 
 def fire_sample_carts(db: Database, settings: Settings) -> None:
@@ -372,7 +618,7 @@ def fire_sample_carts(db: Database, settings: Settings) -> None:
         triggers.scan(session, settings, utcnow())
     typer.echo(f"What became of each cart ({settings.cart_trigger_window_minutes}-minute window):")
     with db.session() as session:
-        show_cart_outcomes(session, shoppers)
+        show_cart_outcomes(session)
 
 
 def sample_shoppers(session: Session, count: int, now: datetime) -> list[str]:
@@ -399,7 +645,7 @@ def sample_shoppers(session: Session, count: int, now: datetime) -> list[str]:
 
 def cart_events(cart: dict[str, Any], shopper: str, now: datetime) -> list[Track]:
     """One cart as Segment e-commerce calls: each item added, and the order if the cart has one."""
-    cart_id = f"demo-cart-{shopper}"
+    cart_id = f"{DEMO_CART_PREFIX}{shopper}"
     added = now - timedelta(minutes=cart["added_minutes_ago"])
     calls = [
         _track(f"{cart_id}-add-{n}", shopper, "Product Added", added, {**item, "cart_id": cart_id})
@@ -423,15 +669,9 @@ def _track(message_id: str, shopper: str, event: str, at: datetime, properties: 
     return Track.model_validate({**call, "properties": properties})
 
 
-def show_cart_outcomes(session: Session, shoppers: list[str]) -> None:
+def show_cart_outcomes(session: Session) -> None:
     """What became of each sample cart, and one reminder as it went out."""
-    query = (
-        select(TriggerCheck.status, TriggerCheck.reason, func.count())
-        .join(Cart, Cart.id == TriggerCheck.cart_id)
-        .where(Cart.external_id.in_([f"demo-cart-{shopper}" for shopper in shoppers]))
-        .group_by(TriggerCheck.status, TriggerCheck.reason)
-    )
-    for status, reason, count in session.execute(query):
+    for status, reason, count in cart_outcome_counts(session):
         typer.echo(f"  {count:>3} {status}" + (f" ({reason})" if reason else ""))
     reminder = session.scalars(
         select(OutboxMessage)
@@ -444,6 +684,18 @@ def show_cart_outcomes(session: Session, shoppers: list[str]) -> None:
         typer.echo(f"  one reminder, as it went to the outbox — subject: {reminder.subject}")
         for line in (reminder.body_text or "").splitlines()[:12]:
             typer.echo(f"    {line}")
+
+
+def cart_outcome_counts(session: Session) -> list[tuple[str, str | None, int]]:
+    """The demo carts' trigger checks by status and reason."""
+    query = (
+        select(TriggerCheck.status, TriggerCheck.reason, func.count())
+        .join(Cart, Cart.id == TriggerCheck.cart_id)
+        .where(Cart.external_id.like(f"{DEMO_CART_PREFIX}%"))
+        .group_by(TriggerCheck.status, TriggerCheck.reason)
+        .order_by(TriggerCheck.status, TriggerCheck.reason)
+    )
+    return [(str(status), reason, int(count)) for status, reason, count in session.execute(query)]
 
 
 # --- the web UI ----------------------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def show(drafts: ReviewedDrafts) -> None:
     draft_set = drafts.draft_set
     brief = draft_set.brief
     typer.echo(
-        f"\n{brief.campaign_key}: {brief.segment.size:,} customers, {brief.channel.value}, "
+        f"\n{brief.campaign_key} / {brief.segment.name}: {brief.segment.size:,} customers, {brief.channel.value}, "
         f"offers {', '.join(offer.code for offer in brief.offers) or 'none'}"
     )
     typer.echo(f"  retrieved creative: {', '.join(draft_set.retrieved_ids)}")

@@ -15,8 +15,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from core.db import Database
 from core.settings import Settings
-from tests.support.server import free_port, serving
 from web.app import create_app
+from web.serving import free_port, serving
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

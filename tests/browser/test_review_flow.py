@@ -59,13 +59,13 @@ def test_an_approver_fixes_a_blocked_draft_approves_and_schedules_it(
     refused = csp_violations(page)
 
     sign_in(page, server_url, "ana")
-    page.screenshot(path=screenshots / "dashboard.png", full_page=True)
+    page.screenshot(path=screenshots / "flow-dashboard.png", full_page=True)
     page.get_by_role("link", name="Review queue").click()
-    page.screenshot(path=screenshots / "queue.png", full_page=True)
+    page.screenshot(path=screenshots / "flow-queue.png", full_page=True)
     page.get_by_role("link", name="Review Winter retention winter").click()
     expect(page.locator(f"#variant-{variant_id} .badge")).to_have_text("passes")
     expect(page.frame_locator("iframe.preview").get_by_text("Hi Alex")).to_be_visible()
-    page.screenshot(path=screenshots / "review.png", full_page=True)
+    page.screenshot(path=screenshots / "flow-review.png", full_page=True)
 
     body = page.get_by_label("Body text")
     original = body.input_value()
@@ -79,7 +79,7 @@ def test_an_approver_fixes_a_blocked_draft_approves_and_schedules_it(
     expect(page.frame_locator("iframe.preview").get_by_text("Hi Alex")).to_be_visible()  # the new card's frame
     assert same_document(page), "saving reloaded the page: htmx did not swap the card in place"
     assert page.url == f"{server_url}/campaigns/winter/review"
-    page.screenshot(path=screenshots / "review-blocked.png", full_page=True)
+    page.screenshot(path=screenshots / "flow-review-blocked.png", full_page=True)
     page.get_by_role("button", name="Approve").focus()  # by keyboard: the page is operable without a mouse
     page.keyboard.press("Enter")
     expect(page.get_by_role("alert")).to_contain_text("blocked by their guardrail reports")
@@ -98,7 +98,7 @@ def test_an_approver_fixes_a_blocked_draft_approves_and_schedules_it(
     page.get_by_role("button", name="Schedule").click()
     expect(page.get_by_role("status")).to_have_text("Scheduled.")
     expect(page.locator("#scheduled-at")).to_have_text("sends 2031-03-01 09:00 UTC")
-    page.screenshot(path=screenshots / "campaign.png", full_page=True)
+    page.screenshot(path=screenshots / "flow-campaign.png", full_page=True)
     assert refused == []
 
 
@@ -138,7 +138,7 @@ def test_a_large_campaign_waits_for_a_second_approver(
     ana.get_by_role("button", name="Approve").click()
     expect(ana.get_by_role("status")).to_contain_text("needs a second approver")
     expect(ana.locator("#escalation")).to_contain_text("Approved so far by ana")
-    ana.screenshot(path=screenshots / "escalation.png", full_page=True)
+    ana.screenshot(path=screenshots / "flow-escalation.png", full_page=True)
 
     sign_in(ben, server_url, "ben")
     ben.goto(f"{server_url}/campaigns/winter/review")
@@ -184,7 +184,7 @@ def test_the_library_searches_as_you_type_and_the_url_follows(
     expect(page.get_by_role("status")).to_have_text("1 item matching “roaming”")
     expect(page).to_have_url(f"{server_url}/library?q=roaming")
     assert same_document(page), "the search reloaded the page: htmx did not swap the results in"
-    page.screenshot(path=screenshots / "library.png", full_page=True)
+    page.screenshot(path=screenshots / "flow-library.png", full_page=True)
     page.reload()  # the pushed URL is a real page
     expect(page.locator("article.creative")).to_have_count(1)
     expect(page.get_by_label("Search")).to_have_value("roaming")

@@ -132,9 +132,9 @@ def test_reviewed_drafts_are_saved_whole_and_read_back_the_same(
 
     path = drafted.save(tmp_path / "drafts")
 
-    assert path == tmp_path / "drafts" / "retention-2026-11.json"
+    assert path == tmp_path / "drafts" / "retention-2026-11-Fiber month-to-month.json"
     assert ReviewedDrafts.load(path) == drafted
-    assert [p.name for p in path.parent.iterdir()] == ["retention-2026-11.json"]
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
 
 
 def test_a_file_that_is_not_a_saved_draft_is_refused_clearly(tmp_path: Path) -> None:

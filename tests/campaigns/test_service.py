@@ -129,7 +129,7 @@ def reviewed(
     """A brief's drafts and reports as ``draft_briefs`` returns them; ``blocked`` variants have a blocking finding."""
     profile = SegmentProfile(name=segment, size=36)
     draft_set = DraftSet(
-        brief=brief(offers=(LOYAL20,), campaign_key=f"winter-{segment}", segment=profile, n_variants=len(variants)),
+        brief=brief(offers=(LOYAL20,), campaign_key="winter", segment=profile, n_variants=len(variants)),
         drafts=tuple(draft(variant) for variant in variants),
         prompt_version="drafting-2",
         retrieval_query="q",

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
@@ -20,6 +19,8 @@ from channels.events import (
     parse_twilio_inbound,
     parse_twilio_status,
     sendgrid_key_is_valid,
+    sendgrid_public_key,
+    sign_sendgrid,
     store_events,
     twilio_status_callback_url,
     verify_sendgrid,
@@ -31,18 +32,6 @@ from core.models import Provider, ProviderEvent
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
 RECEIVED_AT = NOW
-
-
-def public_key_text(private_key: ec.EllipticCurvePrivateKey) -> str:
-    """SendGrid's form: base64 SubjectPublicKeyInfo DER, no PEM armour."""
-    der = private_key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(der).decode()
-
-
-def sign(private_key: ec.EllipticCurvePrivateKey, timestamp: str, body: bytes) -> str:
-    return base64.b64encode(private_key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +70,9 @@ def test_a_sendgrid_signature_made_with_the_key_verifies(private_key: ec.Ellipti
 
     verify_sendgrid(
         body,
-        signature=sign(private_key, timestamp, body),
+        signature=sign_sendgrid(private_key, body, timestamp),
         timestamp=timestamp,
-        public_key=public_key_text(private_key),
+        public_key=sendgrid_public_key(private_key),
         now=NOW,
         max_age=300,
     )
@@ -107,12 +96,12 @@ def test_a_sendgrid_request_not_signed_now_by_the_key_is_refused(
     private_key: ec.EllipticCurvePrivateKey, case: str, message: str
 ) -> None:
     body, timestamp = b'[{"event":"open"}]', str(int(NOW.timestamp()))
-    request: dict[str, Any] = {"signature": sign(private_key, timestamp, body), "timestamp": timestamp}
-    key = public_key_text(private_key)
+    request: dict[str, Any] = {"signature": sign_sendgrid(private_key, body, timestamp), "timestamp": timestamp}
+    key = sendgrid_public_key(private_key)
     if case == "body changed":
         body = b'[{"event":"click"}]'
     elif case == "other key":
-        key = public_key_text(ec.generate_private_key(ec.SECP256R1()))
+        key = sendgrid_public_key(ec.generate_private_key(ec.SECP256R1()))
     elif case == "timestamp changed":
         request["timestamp"] = str(int(NOW.timestamp()) - 1)
     elif case == "no signature":
@@ -123,16 +112,16 @@ def test_a_sendgrid_request_not_signed_now_by_the_key_is_refused(
         request["signature"] = "!!!"
     elif case in ("stale", "future"):
         moment = str(int(NOW.timestamp()) + (-301 if case == "stale" else 301))
-        request = {"signature": sign(private_key, moment, body), "timestamp": moment}
+        request = {"signature": sign_sendgrid(private_key, body, moment), "timestamp": moment}
     elif case == "not a number":
-        request = {"signature": sign(private_key, "soon", body), "timestamp": "soon"}
+        request = {"signature": sign_sendgrid(private_key, body, "soon"), "timestamp": "soon"}
 
     with pytest.raises(Unauthorized, match=message):
         verify_sendgrid(body, **request, public_key=key, now=NOW, max_age=300)
 
 
 def test_a_key_that_is_not_an_ec_public_key_is_not_valid(private_key: ec.EllipticCurvePrivateKey) -> None:
-    assert sendgrid_key_is_valid(public_key_text(private_key))
+    assert sendgrid_key_is_valid(sendgrid_public_key(private_key))
     assert not sendgrid_key_is_valid("not a key")
     assert not sendgrid_key_is_valid(base64.b64encode(b"\x30\x03\x02\x01\x01").decode())
 

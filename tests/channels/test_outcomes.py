@@ -304,6 +304,42 @@ def test_a_hard_bounce_complaint_or_unsubscribe_suppresses_the_address_at_once(
     assert suppressions(db) == [(Channel.EMAIL, EMAIL, reason, "sendgrid_webhook")]
 
 
+@pytest.mark.parametrize("kind", ["unsubscribe", "group_unsubscribe"])
+def test_an_unsubscribe_through_sendgrid_withdraws_what_the_recipient_had_granted_as_of_when_they_clicked(
+    db: Database, email_message: int, kind: str
+) -> None:
+    with db.session() as session:
+        owner = session.get_one(Message, email_message).customer_id
+        for purpose, basis in (
+            (ConsentPurpose.MARKETING, ConsentBasis.SOFT_OPT_IN),
+            (ConsentPurpose.CART, ConsentBasis.EXPRESS),
+        ):
+            session.add(
+                Consent(
+                    customer_id=owner,
+                    channel=Channel.EMAIL,
+                    status=ConsentStatus.GRANTED,
+                    purpose=purpose,
+                    basis=basis,
+                    source="signup_form",
+                    recorded_at=NOW - timedelta(days=30),
+                )
+            )
+    clicked = NOW - timedelta(minutes=20)
+    store_sendgrid(db, sendgrid(event=kind, sg_event_id="u", message_key="mail-1", timestamp=int(clicked.timestamp())))
+
+    result = process(db)
+
+    assert result.consents == 2
+    assert consents(db, source="sendgrid_webhook") == [
+        (owner, ConsentStatus.WITHDRAWN, ConsentPurpose.MARKETING, ConsentBasis.SOFT_OPT_IN),
+        (owner, ConsentStatus.WITHDRAWN, ConsentPurpose.CART, ConsentBasis.EXPRESS),
+    ]
+    with db.session() as session:
+        recorded = session.scalars(select(Consent.recorded_at).where(Consent.source == "sendgrid_webhook")).all()
+    assert {moment.replace(tzinfo=UTC) for moment in recorded} == {clicked}
+
+
 @pytest.mark.parametrize(
     "event",
     [

@@ -61,3 +61,13 @@ def test_prometheus_scrapes_the_api_with_the_token_the_compose_file_hands_it() -
 
     assert api["authorization"]["credentials_file"] == "/run/secrets/metrics_token"
     assert compose["secrets"]["metrics_token"] == {"environment": "NUDGE_METRICS_TOKEN"}  # type: ignore[index]
+
+
+def test_every_nudge_service_reads_the_env_file_and_shares_the_data_volume() -> None:
+    services = _compose()["services"]
+    nudge = {name: service for name, service in services.items() if service.get("image") == "nudge:latest"}  # type: ignore[union-attr]
+
+    assert set(nudge) == {"migrate", "api", "worker", "beat"}
+    assert all(service["env_file"] == ".env" for service in nudge.values())
+    data_dir = nudge["api"]["environment"]["NUDGE_DATA_DIR"]
+    assert all(f"nudgedata:{data_dir}" in nudge[name]["volumes"] for name in ("api", "worker", "beat"))

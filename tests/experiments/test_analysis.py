@@ -47,6 +47,21 @@ def test_a_better_variant_with_unharmed_guardrails_wins() -> None:
     assert not result.decision.verdicts[1].wins
 
 
+def test_right_after_the_send_when_nobody_has_bought_every_test_says_no_evidence_instead_of_failing() -> None:
+    nothing = {metric.name: Moments(0.0, 0.0) for metric in METRICS}
+    arms = [ArmStats("holdout", 60, nothing), ArmStats("v1", 540, nothing)]
+
+    result = analyze(arms, METRICS, control="holdout", weights={"holdout": 0.1, "v1": 0.9})
+
+    assert result.decision.status is Status.NO_WINNER_YET
+    assert {r.metric: r.p_value for r in result.results if r.primary} == {
+        "conversion": 1.0,
+        "revenue": 1.0,
+        "unsubscribe": 1.0,
+        "open": 1.0,
+    }
+
+
 def test_a_variant_that_raises_unsubscribes_significantly_does_not_win() -> None:
     arms = [arm("holdout", 10_000, 200, 20), arm("v1", 45_000, 1_400, 400)]
 

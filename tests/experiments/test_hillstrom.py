@@ -4,8 +4,6 @@ the CSV with pandas, scipy and statsmodels."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,43 +11,19 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
-from experiments.analysis import ArmStats, ExperimentAnalysis, Metric, MetricKind, Moments, Role, Scale, Status, analyze
-
-CSV = Path(__file__).resolve().parents[2] / "data" / "hillstrom" / "hillstrom.csv"
-CONTROL = "No E-Mail"
-EMAILS = ["Mens E-Mail", "Womens E-Mail"]
-METRICS = [
-    Metric("visit", "Visited", MetricKind.RATE, Role.SUCCESS),
-    Metric("conversion", "Converted", MetricKind.RATE, Role.SUCCESS),
-    Metric("spend", "Spend ($)", MetricKind.MEAN, Role.SUCCESS, cuped=True),
-]
+from experiments.analysis import ExperimentAnalysis, Scale, Status
+from experiments.hillstrom import CONTROL, EMAILS, hillstrom_analysis, load
 
 
 @pytest.fixture(scope="module")
 def data() -> pd.DataFrame:
-    return pd.read_csv(CSV)
+    return load()
 
 
 @pytest.fixture(scope="module")
 def analysis(data: pd.DataFrame) -> ExperimentAnalysis:
     """The analysis from sufficient statistics only: per arm, sums of the outcomes, squares and cross-products."""
-    frame = data.assign(
-        spend_sq=data.spend**2, history_sq=data.history**2, spend_history=data.spend * data.history
-    ).groupby("segment")
-    sums = frame[["visit", "conversion", "spend", "spend_sq", "history", "history_sq", "spend_history"]].sum()
-    arms = [
-        ArmStats(
-            str(arm),
-            int(frame.size()[arm]),
-            {
-                "visit": Moments(row.visit, row.visit),
-                "conversion": Moments(row.conversion, row.conversion),
-                "spend": Moments(row.spend, row.spend_sq, row.history, row.history_sq, row.spend_history),
-            },
-        )
-        for arm, row in sums.iterrows()
-    ]
-    return analyze(arms, METRICS, control=CONTROL, weights=dict.fromkeys([CONTROL, *EMAILS], 1.0))
+    return hillstrom_analysis(data)
 
 
 def _arm(data: pd.DataFrame, arm: str) -> pd.DataFrame:

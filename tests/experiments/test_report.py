@@ -99,7 +99,7 @@ def small_campaign(db: Database) -> int:
                 Cost(CostComponent.EMAIL, f"message:{n}", START, Decimal("0.0375"), campaign_key="winter")
                 for n in range(800)
             ]
-            + [Cost(CostComponent.LLM, "llm_call:1", START, Decimal("2.00"), campaign_key="winter-loyal")],
+            + [Cost(CostComponent.LLM, "llm_call:1", START, Decimal("2.00"), campaign_key="winter")],
         )
         return campaign.id
 

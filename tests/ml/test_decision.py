@@ -21,6 +21,7 @@ from ml.decision import (
     Ranking,
     RankingRule,
     best_options,
+    curve_points,
     expected_cost,
     expected_value,
     plan_campaign,
@@ -486,3 +487,17 @@ def _reference_gate(full: Plan, budget: float, cap: int | None, ranking: Ranking
         spent += rows["cost"].iloc[j]
         chosen.append(int(rows["customer_id"].iloc[j]))
     return chosen
+
+
+def test_a_curve_is_thinned_to_a_charts_worth_keeping_both_ends_and_the_optimum() -> None:
+    profit = np.concatenate([[0.0], np.cumsum(np.linspace(5.0, -5.0, 10_000))])
+    n_star = int(np.argmax(profit))
+
+    points = curve_points(profit, max_points=50, keep=n_star)
+
+    assert len(points) <= 51
+    assert points[0] == (0, 0.0)
+    assert points[-1] == (10_000, pytest.approx(profit[-1]))
+    assert (n_star, pytest.approx(profit[n_star])) in points
+    assert [n for n, _ in points] == sorted({n for n, _ in points})
+    assert curve_points(profit[:3], max_points=50) == [(0, 0.0), (1, 5.0), (2, pytest.approx(profit[2]))]

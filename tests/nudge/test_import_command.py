@@ -4,17 +4,21 @@ problem, exit code 1 and nothing written."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from audience import samples
 from audience.samples import Sample
 from core.db import Database
-from core.models import Assignment, Customer, Message, MessageStatus, Order, OutboxMessage
+from core.models import Assignment, Customer, Message, MessageStatus, Order, OutboxMessage, Outcome
 from nudge.cli import app
+from tests.support.demo import DemoRun, run_demo
 
 runner = CliRunner()
 
@@ -99,12 +103,12 @@ def test_import_sample_loads_a_file_once(cli_db: Database, tmp_path: Path) -> No
 
 
 def test_demo_runs_the_loop_on_the_real_samples_then_reuses_what_it_made(
-    cli_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo_run: DemoRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("NUDGE_DATA_DIR", str(tmp_path / "var"))
+    first = demo_run  # the session's one run (tests/conftest.py): the browser tour reads the same database
+    data_dir = first.data_dir
 
-    first = runner.invoke(app, ["demo"])
-    second = runner.invoke(app, ["demo"])
+    second = run_demo(data_dir, monkeypatch)
 
     assert first.exit_code == 0, first.output
     assert "Loading the IBM Telco churn sample: reading… customers… subscriptions… consents… done in" in first.stdout
@@ -121,18 +125,23 @@ def test_demo_runs_the_loop_on_the_real_samples_then_reuses_what_it_made(
     assert "  customers       30,613 (30,613 with generated contact details)" in lines
     assert "churn_contractual: v1 already in production; not retraining" in lines
     assert "  scored 5,174 customers as of 2026-10-01" in lines
-    plan, brand, campaign, carts = _sections(second.stdout)
-    first_plan, first_brand, first_campaign, first_carts = _sections(first.stdout)
-    assert plan == first_plan  # scoring again as of the same dates gives the same plan
+    sections, first_sections = _sections(second.stdout), _sections(first.stdout)
+    plan, first_plan = sections["plan"], first_sections["plan"]
+    # Scoring again as of the same dates ranks the same customers; the simulated unsubscribes of the first run
+    # can only take customers out of reach.
+    assert plan[0] == first_plan[0]
     assert "  production stopped by: max_budget (ranking ev_per_cost)" in plan
-    assert (tmp_path / "var" / "plans" / "profit_curve.png").stat().st_size > 10_000
-    assert first_brand[1] == "  offers.json: 12 offers (12 new, 0 updated, 0 unchanged)"
-    assert brand[1] == "  offers.json: 12 offers (0 new, 0 updated, 12 unchanged)"
+    assert (data_dir / "plans" / "profit_curve.png").stat().st_size > 10_000
+    assert first_sections["brand"][1] == "  offers.json: 12 offers (12 new, 0 updated, 0 unchanged)"
+    assert sections["brand"][1] == "  offers.json: 12 offers (0 new, 0 updated, 12 unchanged)"
     # The first run plans, drafts, approves as the sample marketer and sends to the outbox; the second only reports.
+    first_campaign, campaign = first_sections["campaign"], sections["campaign"]
     assert first_campaign[0] == "Campaign demo-retention: the plan above, 10% of its targets held out to measure lift"
-    assert first_campaign[2].startswith("demo-retention-subscribers_month_to_month: 656 customers, email, offers ")
+    assert re.fullmatch(r"  v1 attempt 1: \d+ tokens written in [\d.]+ s", first_campaign[2])  # progress, call by call
+    heading = "demo-retention / subscribers_month_to_month: 656 customers, email, offers "
+    assert any(line.startswith(heading) for line in first_campaign)
     assert any(line.startswith("    guardrails: passes") for line in first_campaign)  # at least one variant passed
-    saved = tmp_path / "var" / "drafts" / "demo-retention-subscribers_month_to_month.json"
+    saved = data_dir / "drafts" / "demo-retention-subscribers_month_to_month.json"
     assert f"  saved: {saved} (`nudge check` re-checks it)" in first_campaign
     assert (
         "Approval: sam.rivera (sample marketer, demo) reviews the drafts and their guardrail reports "
@@ -143,27 +152,57 @@ def test_demo_runs_the_loop_on_the_real_samples_then_reuses_what_it_made(
     assert status == first_campaign[first_campaign.index(status[0]) :]
     assert status[0] == "demo-retention (Demo retention): sent, retention, email"
     assert re.fullmatch(r"  arms: global_holdout \d+, holdout \d+(, v\d [\d,]+)+", status[2])
-    with cli_db.session() as session:
+    with _session(first) as session:
         retention = Message.campaign_key == "demo-retention"
-        sent = session.scalar(select(func.count()).where(retention, Message.status == MessageStatus.SENT))
-        outbox = session.scalar(
+        sent = session.scalars(select(func.count()).where(retention, Message.status == MessageStatus.SENT)).one()
+        outbox = session.scalars(
             select(func.count())
             .select_from(OutboxMessage)
             .join(Message, Message.id == OutboxMessage.message_id)
             .where(retention)
-        )
-        holdout = session.scalar(select(func.count()).select_from(Assignment).where(Assignment.arm == "holdout"))
-        held_out_messages = session.scalar(
+        ).one()
+        holdout = session.scalars(select(func.count()).select_from(Assignment).where(Assignment.arm == "holdout")).one()
+        held_out_messages = session.scalars(
             select(func.count())
             .select_from(Message)
             .join(Assignment, Assignment.customer_id == Message.customer_id)
             .where(retention, Assignment.arm.in_(["holdout", "global_holdout"]))
-        )
+        ).one()
+        simulated_orders = session.scalars(
+            select(func.count()).select_from(Order).where(Order.external_id.like("demo-sim-order-%"))
+        ).one()
+        outcomes = session.scalars(
+            select(func.count()).select_from(Outcome).join(Message, Message.id == Outcome.message_id).where(retention)
+        ).one()
     assert sent == outbox > 0
     assert f"  messages: sent {sent:,}" in status
     assert holdout > 0
     assert held_out_messages == 0  # the holdouts get nothing
+    # Simulated outcomes, labelled so, come back through the signed webhook and the intake, once.
+    first_outcomes, outcomes_again = first_sections["outcomes"], sections["outcomes"]
+    assert first_outcomes[0].startswith("Outcomes — SIMULATED, not real behaviour: drawn from the ground truth in ")
+    stored = re.fullmatch(
+        r"  sent back over HTTP: \d+ signed POST /webhooks/sendgrid \(([\d,]+) events stored and processed\), "
+        r"1 POST /v1/batch \((\d+) orders stored\); 0 duplicates of an earlier run",
+        first_outcomes[2],
+    )
+    assert stored is not None, first_outcomes
+    events, orders = int(stored[1].replace(",", "")), int(stored[2])
+    assert events >= 2 * sent  # processed and delivered for every e-mail, then opens and clicks
+    assert outcomes == events
+    assert orders == simulated_orders > 0
+    assert outcomes_again[2].endswith(f"(0 orders stored); {events + orders:,} duplicates of an earlier run")
+    # The report is set beside the truth it should recover, and beside the real Hillstrom experiment.
+    experiment = first_sections["experiment"]
+    recovered = re.fullmatch(
+        r"  against the simulation's ground truth: (\d) of (\d) true values inside the 95 % intervals", experiment[2]
+    )
+    assert recovered is not None, experiment
+    assert int(recovered[2]) >= 4  # conversion and revenue per customer, incremental both, ROI
+    assert any(line.startswith("  ROI ") for line in experiment)
+    assert first_sections["hillstrom"][1].startswith("  Mens E-Mail    Visited    18.28% vs 10.62% effect +7.66 pp")
     # The abandoned-cart template is drafted and approved once; the sample carts go through the intake once.
+    first_carts, carts = first_sections["carts"], sections["carts"]
     assert first_carts[0].startswith("Abandoned-cart template demo-abandoned-cart: drafted once with the local model")
     assert "  Product Added: 24 stored, 0 seen before" in first_carts
     assert "  Order Completed: 4 stored, 0 seen before" in first_carts
@@ -174,16 +213,52 @@ def test_demo_runs_the_loop_on_the_real_samples_then_reuses_what_it_made(
     assert "    Still in your cart:" in first_carts
     assert carts[0] == "Abandoned-cart template demo-abandoned-cart: approved already"
     assert "  Product Added: 0 stored, 24 seen before" in carts
+    # Costs by component, the LLM budgets with drafting's calls counted against the campaign, one HTML page.
+    costs = first_sections["costs"]
+    assert re.fullmatch(r"Cost ledger today: \$[\d,.]+ — llm \$0\.00, email \$\d+\.\d\d, .*", costs[0])
+    retention_budget = next(line for line in costs if line.startswith("  campaign 'demo-retention'"))
+    assert not re.search(r"  0 of 200", retention_budget)  # drafting's calls count against the campaign
+    report = data_dir / "demo" / "report.html"
+    assert first_sections["report"] == [f"The run on one page: {report.resolve()} (open it in a browser)"]
+    html = report.read_text()
+    assert html.count('src="data:image/png;base64,') == 4  # profit curve, reliability, lift, costs
+    assert "simulated outcomes" in html
+    assert "Hillstrom" in html
+    assert "sign in as" not in html  # the password is printed, never written to the file
     assert re.search(r"sign in as demo / \S{16}\n", second.stdout)
 
 
-def _sections(stdout: str) -> tuple[list[str], list[str], list[str], list[str]]:
-    """The demo's plan, brand import, campaign and abandoned-cart sections, each from its heading to the next."""
+@contextmanager
+def _session(run: DemoRun) -> Iterator[Session]:
+    """A session on the demo's database, on an engine of its own that is disposed afterwards."""
+    database = run.open_database()
+    try:
+        with database.session() as session:
+            yield session
+    finally:
+        database.dispose()
+
+
+SECTIONS = {
+    "plan": "Retention plan under a $5,000 budget",
+    "brand": "The sample brand's offers",
+    "campaign": "Campaign demo-retention",
+    "outcomes": "Outcomes — SIMULATED",
+    "experiment": "Experiment report of demo-retention",
+    "hillstrom": "Beside it, the real Hillstrom",
+    "carts": "Abandoned-cart template",
+    "costs": "Cost ledger today",
+    "report": "The run on one page",
+    "login": "The web UI: ",
+}
+
+
+def _sections(stdout: str) -> dict[str, list[str]]:
+    """The demo's sections in the order it prints them, each from its heading to the next, blank lines left out."""
     lines = stdout.splitlines()
-    plan = lines.index("Retention plan under a $5,000 budget (assumptions: `nudge plan --help`):")
-    brand = next(i for i, line in enumerate(lines) if line.startswith("The sample brand's offers"))
-    campaign = next(i for i, line in enumerate(lines) if line.startswith("Campaign demo-retention"))
-    carts = next(i for i, line in enumerate(lines) if line.startswith("Abandoned-cart template"))
-    end = next(i for i, line in enumerate(lines) if line.startswith("The web UI: "))
-    nonblank = [line for line in lines[campaign:carts] if line], [line for line in lines[carts:end] if line]
-    return lines[plan:brand], lines[brand:campaign], *nonblank
+    starts = [next(i for i, line in enumerate(lines) if line.startswith(head)) for head in SECTIONS.values()]
+    ends = [*starts[1:], len(lines)]
+    return {
+        name: [line for line in lines[start:end] if line]
+        for name, start, end in zip(SECTIONS, starts, ends, strict=True)
+    }

@@ -10,8 +10,8 @@ import pytest
 from core.db import Database
 from core.settings import Settings
 from tests.support.intake import basic_auth, new_write_key, snapshot
-from tests.support.server import serving
 from web.app import create_app
+from web.serving import serving
 
 
 @pytest.fixture

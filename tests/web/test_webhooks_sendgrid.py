@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
+from channels.events import sendgrid_public_key
 from core.db import Database
 from core.models import (
     Channel,
@@ -24,6 +23,7 @@ from core.models import (
 )
 from tests.web.conftest import MakeClient
 from tests.workers.events import EMAIL, add_message
+from web.webhooks import sendgrid_signed_headers
 
 URL = "/webhooks/sendgrid"
 WRITTEN = ("provider_events", "outcomes", "suppressions", "consents", "messages")
@@ -34,20 +34,8 @@ def private_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def public_key_text(key: ec.EllipticCurvePrivateKey) -> str:
-    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(der).decode()
-
-
 def signed(key: ec.EllipticCurvePrivateKey, body: bytes, timestamp: int | None = None) -> dict[str, str]:
-    """SendGrid's headers: ECDSA(SHA-256) over timestamp + raw body, base64 DER."""
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
-    signature = key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
-    return {
-        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
-        "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
-        "Content-Type": "application/json",
-    }
+    return sendgrid_signed_headers(key, body, int(time.time()) if timestamp is None else timestamp)
 
 
 def body_of(*events: dict[str, Any]) -> bytes:
@@ -69,7 +57,7 @@ def event(name: str, event_id: str, **fields: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def client(make_client: MakeClient, private_key: ec.EllipticCurvePrivateKey) -> TestClient:
-    return make_client(sendgrid_webhook_public_key=public_key_text(private_key))
+    return make_client(sendgrid_webhook_public_key=sendgrid_public_key(private_key))
 
 
 @pytest.fixture

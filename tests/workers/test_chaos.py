@@ -31,11 +31,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from channels.events import sendgrid_public_key
 from core.db import Database
 from core.models import Campaign, CampaignState, Message, MessageStatus
 from core.settings import Settings
 from tests.support.fake_sendgrid import FakeSendGrid
-from tests.support.server import serving
 from tests.support.workload import (
     PUBLIC_URL,
     SIGNING_SECRET,
@@ -45,9 +45,10 @@ from tests.support.workload import (
     wait_ready,
     worker_env,
 )
-from tests.web.test_webhooks_sendgrid import public_key_text, signed
+from tests.web.test_webhooks_sendgrid import signed
 from tests.workers.conftest import url_of
 from web.app import create_app
+from web.serving import serving
 from workers.app import RECONCILE_SENDS, START_SENDING, create_celery
 
 RECIPIENTS = 10_000
@@ -112,7 +113,7 @@ def api_url(postgres_db: Database, private_key: ec.EllipticCurvePrivateKey) -> I
     settings = Settings(
         public_base_url=PUBLIC_URL,
         signing_secret=SecretStr(SIGNING_SECRET),
-        sendgrid_webhook_public_key=public_key_text(private_key),
+        sendgrid_webhook_public_key=sendgrid_public_key(private_key),
     )
     with serving(create_app(settings, postgres_db)) as url:
         yield url
@@ -150,7 +151,7 @@ def test_killed_workers_leave_every_recipient_exactly_one_message(
     with ReportingSendGrid(private_key) as fake:
         fake.webhook_url = f"{api_url}/webhooks/sendgrid"
         env = worker_env(f"{redis_url}/{REDIS_DB}", url_of(postgres_db), fake, tmp_path)
-        env.update(WINDOWS, NUDGE_SENDGRID_WEBHOOK_PUBLIC_KEY=public_key_text(private_key))
+        env.update(WINDOWS, NUDGE_SENDGRID_WEBHOOK_PUBLIC_KEY=sendgrid_public_key(private_key))
         app = create_celery(Settings(redis_url=f"{redis_url}/{REDIS_DB}", celery_always_eager=False))
         names = (f"w{n}" for n in itertools.count(1))
         try:

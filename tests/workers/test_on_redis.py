@@ -21,12 +21,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from channels.events import sendgrid_public_key
 from core.db import Database
 from core.errors import ServiceUnavailable
 from core.models import Customer, OutcomeKind
 from core.settings import Settings
 from tests.support.redis import start_child, stop_child
-from tests.web.test_webhooks_sendgrid import body_of, public_key_text, signed
+from tests.web.test_webhooks_sendgrid import body_of, signed
 from tests.workers import conftest
 from tests.workers.conftest import MakeApp, url_of
 from tests.workers.events import add_message, outcomes, sendgrid_event
@@ -89,7 +90,7 @@ def test_a_webhook_enqueues_processing_after_commit_and_the_worker_process_write
 ) -> None:
     make_app(redis_url=f"{redis_url}/{PROCESS_DB}")  # the API's producer: the same broker as the worker
     key = ec.generate_private_key(ec.SECP256R1())
-    settings = Settings(database_url=url_of(sqlite_db), sendgrid_webhook_public_key=public_key_text(key))
+    settings = Settings(database_url=url_of(sqlite_db), sendgrid_webhook_public_key=sendgrid_public_key(key))
     app = create_app(settings, database=sqlite_db, schedule_processing=tasks.enqueue_event_processing)
     message_id = add_message(sqlite_db)
     body = body_of(sendgrid_event("delivered", "d1"), sendgrid_event("open", "o1", second=1))

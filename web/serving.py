@@ -1,4 +1,5 @@
-"""An app under a real uvicorn server on a free loopback port, in a thread, for tests that need real HTTP."""
+"""An app under a real uvicorn server on a free loopback port, in a thread: for the demo, which sends its simulated
+provider webhooks and shop orders over real HTTP, and for the tests that need real HTTP."""
 
 from __future__ import annotations
 
