@@ -35,6 +35,7 @@ the port, and no key appears in a repr, a log line or an error message.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -593,7 +594,20 @@ def _load(path: str, context_tokens: int, threads: int) -> _LoadedModel:
     logger.info("loading local model %s (context %d tokens)", path, context_tokens)
     with _native_stderr_silenced():
         llama = Llama(model_path=path, n_ctx=context_tokens, n_threads=threads, verbose=False)
+    if not _LOADED:
+        atexit.register(_close_loaded)
+    _LOADED.append(llama)
     return _LoadedModel(llama, threading.Lock())
+
+
+_LOADED: list[Llama] = []  # every model this process loaded, to free at exit
+
+
+def _close_loaded() -> None:
+    """Free the loaded models while the interpreter is whole: left to llama-cpp-python's finaliser, they are freed
+    during teardown, after its C bindings are gone, and every exit prints a TypeError traceback."""
+    while _LOADED:
+        _LOADED.pop().close()
 
 
 @contextmanager

@@ -200,35 +200,34 @@ def simulate(truth: GroundTruth, customers: Sequence[Assigned], codes: dict[str,
     opens = rng.random(n) < rate("open")
     clicks = opens & (rng.random(n) < rate("click"))
     unsubscribes = rng.random(n) < rate("unsubscribe")
-    moments = rng.random((n, 3))  # where in [start, now) the order, the open and the click fall
+    moments = rng.random((n, 3))  # where in [start, now) the open, the click (or unsubscribe) and the order fall
     events: list[dict[str, Any]] = []
     orders: list[dict[str, Any]] = []
     coupons = 0
     for i, customer in enumerate(customers):
-        start = customer.sent_at or customer.assigned_at
-        at = [_between(start, now, float(x)) for x in sorted(moments[i])]
+        start = _utc(customer.sent_at or customer.assigned_at)
+        at = [start + (max(now, start) - start) * float(x) for x in sorted(moments[i])]
         if customer.message_key is not None:
-            events += _email_events(customer, at, bool(opens[i]), bool(clicks[i]), bool(unsubscribes[i]))
+            events += _email_events(customer, start, at, bool(opens[i]), bool(clicks[i]), bool(unsubscribes[i]))
         if converts[i]:
             code = codes.get(customer.arm) if customer.message_key is not None and uses_coupon[i] else None
             coupons += code is not None
-            orders.append(_order(customer, at[0], round(float(values[i]), 2), truth.currency, code))
+            orders.append(_order(customer, at[2], round(float(values[i]), 2), truth.currency, code))
     return Simulated(events, orders, n, int(converts.sum()), coupons)
 
 
-def _between(start: datetime, end: datetime, fraction: float) -> datetime:
-    start = start if start.tzinfo else start.replace(tzinfo=UTC)
-    return start + (max(end, start) - start) * fraction
+def _utc(moment: datetime) -> datetime:
+    """SQLite gives back naive UTC; a naive datetime's timestamp() would read it as the machine's local time."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _email_events(
-    customer: Assigned, at: list[datetime], opened: bool, clicked: bool, unsubscribed: bool
+    customer: Assigned, sent: datetime, at: list[datetime], opened: bool, clicked: bool, unsubscribed: bool
 ) -> list[dict[str, Any]]:
-    sent = customer.sent_at or customer.assigned_at
     kinds = [("processed", sent), ("delivered", sent)]
-    kinds += [("open", at[1])] if opened else []
-    kinds += [("click", at[2])] if clicked else []
-    kinds += [("unsubscribe", at[2])] if unsubscribed else []
+    kinds += [("open", at[0])] if opened else []
+    kinds += [("click", at[1])] if clicked else []
+    kinds += [("unsubscribe", at[1])] if unsubscribed else []
     return [_sendgrid_event(customer, kind, moment) for kind, moment in kinds]
 
 

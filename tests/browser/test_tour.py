@@ -33,6 +33,7 @@ WIDTH, HEIGHT, MAX_HEIGHT = 1280, 900, 1600  # README-sized: a wide screen, at m
 MARGIN = 24  # below a section shown whole
 REVIEW_HEIGHT = 2000  # one variant's card: its preview, guardrail report, copy, cited creative and token cost
 LIST_HEIGHT = 1000  # a long table: its first rows say what it is
+REPORT_HEIGHT = 2400  # the HTML report down to its ground-truth check
 LIBRARY_QUERY = "fiber"
 
 
@@ -196,3 +197,14 @@ def test_budgets(page: Page, demo_url: str, screenshots: Path) -> None:
     expect(page.get_by_role("heading", name="LLM budgets")).to_be_visible()
     expect(page.locator("tbody tr").first).to_be_visible()
     snap(page, screenshots / "budgets.png")
+
+
+def test_the_html_report(page: Page, demo_run: DemoRun, screenshots: Path) -> None:
+    report = demo_run.data_dir / "demo" / "report.html"
+    page.goto(report.resolve().as_uri())
+    expect(page.locator("h1")).to_have_text("Nudge demo report")
+    expect(page.locator(".simulated")).to_contain_text("Simulated.")  # the outcomes say what they are
+    for plot in page.locator("figure img").all():
+        expect(plot).to_have_js_property("complete", value=True)
+    assert page.locator("figure img").count() == 4  # profit curve, reliability diagram, lift, costs
+    snap(page, screenshots / "report.png", height=REPORT_HEIGHT)

@@ -226,7 +226,10 @@ def test_planning_assigns_every_reachable_target_of_a_draftable_segment_to_treat
             "global_holdout": 0,
         }
         assert campaign.plan["production"]["n"] == SUBSCRIBERS + BUYERS
-        assert set(campaign.plan) == {"production", "unconstrained", "funnel", "assignment"}
+        assert set(campaign.plan) == {"production", "unconstrained", "funnel", "assignment", "curve"}
+        curve = campaign.plan["curve"]
+        assert curve[0] == [0, 0.0]  # JSON: (N, expected profit of the best N) pairs, from nobody targeted
+        assert max(profit for _, profit in curve) == pytest.approx(campaign.plan["unconstrained"]["expected_profit"])
         assert audit(session)[-1] == ("ana", "plan", "draft", "planned", None)
 
 

@@ -4,6 +4,7 @@ what the README says, the signature is SendGrid's, and the truth check reads the
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -118,3 +119,22 @@ def test_a_truth_check_holds_only_when_the_interval_contains_the_truth() -> None
     assert check.inside
     assert not replace(check, truth=0.08).inside
     assert replace(check, truth=0.01).inside  # the bounds belong to the interval
+
+
+def test_naive_times_from_sqlite_are_read_as_utc_whatever_the_machines_time_zone(
+    truth: GroundTruth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        naive = [
+            replace(c, assigned_at=SENT.replace(tzinfo=None), sent_at=SENT.replace(tzinfo=None))
+            for c in crowd("v1", 50)
+        ]
+        simulated = simulate(truth, naive, {}, NOW)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+    delivered = [event["timestamp"] for event in simulated.events if event["event"] == "delivered"]
+    assert set(delivered) == {int(SENT.timestamp())}
