@@ -3,9 +3,14 @@
 A plain sequence of steps, each printing what it does, so later features add theirs in order:
 load the samples → train churn and CLV models → promote and score → plan a retention campaign →
 import the sample brand → the plan as a campaign (holdout assigned), drafted with the offline model with a
-guardrail report per draft, approved by the demo's sample marketer, sent to the local outbox → the
-abandoned-cart template drafted and approved once, sample cart events through the intake, the due carts
-reminded and the ordered ones cancelled.
+guardrail report per draft, approved by the demo's sample marketer, sent to the local outbox → simulated
+outcomes (``nudge.demo.simulation``) back through the signed webhook and the intake → the experiment report
+against the simulation's ground truth, beside the real Hillstrom experiment → the abandoned-cart template
+drafted and approved once, sample cart events through the intake, the due carts reminded and the ordered ones
+cancelled → the cost ledger and budgets → the one-page HTML report (``nudge.demo.report``) → a web UI login.
+
+Run again, it reuses what it made: samples, models, the sent campaign; the simulated outcomes are posted again
+and found to be duplicates.
 
 The two samples live in different eras (Telco's snapshot is 2026-10-01, CDNOW ends 1998-06-30), so
 each model is trained and scored as of its own sample's dates, not as of today.

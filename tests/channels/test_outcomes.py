@@ -98,12 +98,14 @@ def add_message(
         return message.id
 
 
-def grant_sms(db: Database, customer_id: int, purpose: ConsentPurpose, basis: ConsentBasis) -> None:
+def grant(
+    db: Database, customer_id: int, purpose: ConsentPurpose, basis: ConsentBasis, channel: Channel = Channel.SMS
+) -> None:
     with db.session() as session:
         session.add(
             Consent(
                 customer_id=customer_id,
-                channel=Channel.SMS,
+                channel=channel,
                 status=ConsentStatus.GRANTED,
                 purpose=purpose,
                 basis=basis,
@@ -310,21 +312,8 @@ def test_an_unsubscribe_through_sendgrid_withdraws_what_the_recipient_had_grante
 ) -> None:
     with db.session() as session:
         owner = session.get_one(Message, email_message).customer_id
-        for purpose, basis in (
-            (ConsentPurpose.MARKETING, ConsentBasis.SOFT_OPT_IN),
-            (ConsentPurpose.CART, ConsentBasis.EXPRESS),
-        ):
-            session.add(
-                Consent(
-                    customer_id=owner,
-                    channel=Channel.EMAIL,
-                    status=ConsentStatus.GRANTED,
-                    purpose=purpose,
-                    basis=basis,
-                    source="signup_form",
-                    recorded_at=NOW - timedelta(days=30),
-                )
-            )
+    grant(db, owner, ConsentPurpose.MARKETING, ConsentBasis.SOFT_OPT_IN, channel=Channel.EMAIL)
+    grant(db, owner, ConsentPurpose.CART, ConsentBasis.EXPRESS, channel=Channel.EMAIL)
     clicked = NOW - timedelta(minutes=20)
     store_sendgrid(db, sendgrid(event=kind, sg_event_id="u", message_key="mail-1", timestamp=int(clicked.timestamp())))
 
@@ -417,8 +406,8 @@ def test_error_21610_suppresses_the_phone_for_every_later_text(db: Database, sms
 
 def test_stop_suppresses_the_phone_withdraws_everyones_consent_and_confirms_once(db: Database) -> None:
     ann, bob = add_customer(db, "ann"), add_customer(db, "bob", email="bob@example.com")
-    grant_sms(db, ann, ConsentPurpose.MARKETING, ConsentBasis.EXPRESS_WRITTEN)
-    grant_sms(db, ann, ConsentPurpose.CART, ConsentBasis.EXPRESS)
+    grant(db, ann, ConsentPurpose.MARKETING, ConsentBasis.EXPRESS_WRITTEN)
+    grant(db, ann, ConsentPurpose.CART, ConsentBasis.EXPRESS)
     older = add_message(db, ann, "sms-old", Channel.SMS, created_at=NOW - timedelta(days=2))
     latest = add_message(db, bob, "sms-new", Channel.SMS, created_at=NOW - timedelta(hours=1))
     store_inbound(db, "SMin1", "Stop")
@@ -504,7 +493,7 @@ def test_without_the_brands_facts_stop_still_counts_and_nothing_is_replied(db: D
 
 def test_start_lifts_the_stop_and_restores_what_it_withdrew_as_express_consent(db: Database) -> None:
     ann = add_customer(db, "ann")
-    grant_sms(db, ann, ConsentPurpose.CART, ConsentBasis.EXPRESS_WRITTEN)
+    grant(db, ann, ConsentPurpose.CART, ConsentBasis.EXPRESS_WRITTEN)
     message = add_message(db, ann, "sms-1", Channel.SMS)
     store_inbound(db, "SMin1", "STOP", received_at=NOW - timedelta(minutes=2))
     process(db, RecordingSmsSender())
