@@ -29,7 +29,7 @@ from campaigns import repository
 from campaigns.service import TREATMENT
 from core import ledger
 from core.errors import Conflict, NotFound
-from core.models import Campaign
+from core.models import Campaign, CampaignKind
 from core.settings import Settings
 from experiments import frequentist
 from experiments.analysis import (
@@ -106,6 +106,11 @@ def build_report(
     """
     windows = Windows(timedelta(days=settings.attribution_window_days), timedelta(days=settings.pre_period_days))
     arms = arm_statistics(session, campaign.id, windows)
+    if not arms and campaign.kind is CampaignKind.TRIGGER:
+        raise Conflict(
+            f"campaign {campaign.key!r} is a trigger: each cart gets the approved template, with no holdout or "
+            "variants to compare (its sends and cancellations are on the triggers page and in `nudge outbox`)"
+        )
     if not arms:
         raise Conflict(f"campaign {campaign.key!r} has no assignments yet: plan it first")
     notes: list[str] = []

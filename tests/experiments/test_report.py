@@ -152,6 +152,9 @@ def test_a_campaign_without_assignments_has_no_report_yet(db: Database) -> None:
 
         with pytest.raises(Conflict, match=r"^campaign 'empty' has no assignments yet: plan it first$"):
             build_report(session, empty, SETTINGS, NOW)
+        empty.kind = CampaignKind.TRIGGER  # sends per cart: there is nothing to plan, and nothing to compare
+        with pytest.raises(Conflict, match=r"^campaign 'empty' is a trigger: each cart gets the approved template"):
+            build_report(session, empty, SETTINGS, NOW)
         with pytest.raises(NotFound, match=r"^no campaign with key or id 'nope'$"):
             find_campaign(session, "nope")
 
