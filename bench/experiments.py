@@ -38,9 +38,6 @@ from core.db import Database  # noqa: E402
 from core.models import (  # noqa: E402
     Assignment,
     Campaign,
-    CampaignKind,
-    CampaignState,
-    CampaignVariant,
     Channel,
     Consent,
     ConsentStatus,
@@ -56,6 +53,7 @@ from core.models import (  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from experiments.analysis import analyze  # noqa: E402
 from experiments.outcomes import CAMPAIGN_METRICS, Windows, arm_statistics  # noqa: E402
+from tests.support.experiments import sent_campaign  # noqa: E402
 
 CUSTOMERS = 1_000_000
 START = datetime(2026, 10, 1, 9, tzinfo=UTC)
@@ -70,7 +68,7 @@ WINDOWS = Windows(timedelta(days=14), timedelta(days=90))
 def build(database: Database, rng: np.random.Generator) -> int:
     """The campaign and its data; returns the campaign id."""
     with database.session() as session:
-        campaign = _campaign(session)
+        campaign = sent_campaign(session, "bench", name="Benchmark", holdout_fraction=0.1, variants=("v1", "v2"))
         first = _customers(session)
         ids = np.arange(first, first + CUSTOMERS)
         arms = rng.choice(ARMS, size=CUSTOMERS, p=SHARES)
@@ -79,37 +77,6 @@ def build(database: Database, rng: np.random.Generator) -> int:
         _messages(session, ids[arms != "holdout"], rng)
         insert_rows(session, Consent, _withdrawals(ids, rng))
         return campaign.id
-
-
-def _campaign(session: Any) -> Campaign:
-    campaign = Campaign(
-        key="bench",
-        name="Benchmark",
-        kind=CampaignKind.RETENTION,
-        state=CampaignState.SENT,
-        channel=Channel.EMAIL,
-        budget=None,
-        holdout_fraction=0.1,
-        salt="bench",
-        plan={},
-        created_by="bench",
-    )
-    session.add(campaign)
-    session.flush()
-    for variant in ("v1", "v2"):
-        session.add(
-            CampaignVariant(
-                campaign_id=campaign.id,
-                segment="all",
-                variant=variant,
-                channel=Channel.EMAIL,
-                content={},
-                report={},
-                blocked=False,
-                weight=1.0,
-            )
-        )
-    return campaign
 
 
 def _customers(session: Any) -> int:

@@ -14,8 +14,6 @@ from core.db import Database
 from core.models import (
     Assignment,
     Campaign,
-    CampaignKind,
-    CampaignState,
     Channel,
     Consent,
     ConsentStatus,
@@ -29,30 +27,13 @@ from core.models import (
 )
 from experiments.analysis import Moments
 from experiments.outcomes import Windows, arm_counts_by_segment, arm_statistics, daily_conversions
+from tests.support.experiments import sent_campaign
 
 START = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 LATER = START + timedelta(hours=5, microseconds=250)  # a second assignment time: windows are per customer
 WINDOWS = Windows(attribution=timedelta(days=14), pre_period=timedelta(days=90))
 TICK = timedelta(microseconds=1)
 _ids = count(1)
-
-
-def campaign(session: Session, key: str) -> Campaign:
-    row = Campaign(
-        key=key,
-        name=key,
-        kind=CampaignKind.RETENTION,
-        state=CampaignState.SENT,
-        channel=Channel.EMAIL,
-        budget=None,
-        holdout_fraction=0.2,
-        salt="s",
-        plan={},
-        created_by="t",
-    )
-    session.add(row)
-    session.flush()
-    return row
 
 
 def customer(session: Session, name: str) -> int:
@@ -108,7 +89,7 @@ def withdraw(session: Session, customer_id: int, channel: Channel, at: datetime)
 def built(db: Database) -> int:
     """Six customers in three arms of "winter", with orders, messages, outcomes and consents at the edges."""
     with db.session() as session:
-        winter, other = campaign(session, "winter"), campaign(session, "spring")
+        winter, other = sent_campaign(session, "winter"), sent_campaign(session, "spring")
         c1, c2, c3, c4, c5, c6 = (customer(session, f"c{i}") for i in range(1, 7))
         for customer_id, arm in ((c1, "v1"), (c2, "v1"), (c4, "holdout"), (c5, "v2"), (c6, "v1")):
             assign(session, winter, customer_id, arm)

@@ -21,8 +21,6 @@ from core.models import (
     Assignment,
     Campaign,
     CampaignKind,
-    CampaignState,
-    CampaignVariant,
     Channel,
     CostComponent,
     Customer,
@@ -31,6 +29,7 @@ from core.models import (
 from core.settings import Settings, get_settings
 from experiments.analysis import Status
 from nudge.cli import app
+from tests.support.experiments import sent_campaign
 
 START = datetime(2026, 10, 1, 9, tzinfo=UTC)
 NOW = datetime(2026, 11, 1, 9, tzinfo=UTC)
@@ -42,33 +41,7 @@ def small_campaign(db: Database) -> int:
     """ "winter": 1,000 customers, 20 % held out, two variants of equal weight; $60 an order, some pre-period
     orders; $30 of e-mail and $2 of LLM drafting booked in the ledger."""
     with db.session() as session:
-        campaign = Campaign(
-            key="winter",
-            name="Winter retention",
-            kind=CampaignKind.RETENTION,
-            state=CampaignState.SENT,
-            channel=Channel.EMAIL,
-            budget=None,
-            holdout_fraction=0.2,
-            salt="s",
-            plan={},
-            created_by="t",
-        )
-        session.add(campaign)
-        session.flush()
-        for variant in ("v1", "v2"):
-            session.add(
-                CampaignVariant(
-                    campaign_id=campaign.id,
-                    segment="loyal",
-                    variant=variant,
-                    channel=Channel.EMAIL,
-                    content={},
-                    report={},
-                    blocked=False,
-                    weight=1.0,
-                )
-            )
+        campaign = sent_campaign(session, "winter", name="Winter retention", segment="loyal", variants=("v1", "v2"))
         customers = [Customer(external_id=f"c{i}") for i in range(sum(n for n, _ in ARMS.values()))]
         session.add_all(customers)
         session.flush()
