@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
+from html import escape
 from typing import Any
 
 from campaigns.sending import offer_url
@@ -140,7 +141,8 @@ def _email_preview(
         )
         email = template.render(SAMPLE_RECIPIENT, "preview")
     except RenderError as error:
-        return copy.subject, f"<p><strong>Not renderable:</strong> {_escape(error.message)}</p>{copy.body_html}"
+        problem = escape(error.message, quote=False)
+        return copy.subject, f"<p><strong>Not renderable:</strong> {problem}</p>{copy.body_html}"
     return email.subject, email.body_html
 
 
@@ -152,16 +154,12 @@ def preview_document(subject: str, body_html: str, brand: BrandRules) -> str:
     """
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_escape(subject)}</title></head><body>"
+        f"<title>{escape(subject, quote=False)}</title></head><body>"
         f'<div style="{_HEADER_STYLE}">'
-        f"<div><strong>From:</strong> {_escape(brand.brand_name)} &lt;{_escape(brand.sender_address)}&gt;</div>"
-        f"<div><strong>Subject:</strong> {_escape(subject)}</div></div>"
+        f"<div><strong>From:</strong> {escape(f'{brand.brand_name} <{brand.sender_address}>', quote=False)}</div>"
+        f"<div><strong>Subject:</strong> {escape(subject, quote=False)}</div></div>"
         f"{body_html}</body></html>"
     )
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def sms_preview(content: dict[str, Any], context: CheckContext) -> tuple[str, SmsSize]:
