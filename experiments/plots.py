@@ -3,35 +3,15 @@ per arm over the attribution window — as PNG files (``nudge report``) or PNG b
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
 import numpy as np
-
-matplotlib.use("Agg")  # headless: files only, on servers and in CI
-
-from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
+from core.plots import new_figure, save_png
 from experiments.analysis import ExperimentAnalysis, Role, Scale
 from experiments.sequential import METHOD as SEQUENTIAL
-
-
-def save_png(figure: Figure, path: Path) -> Path:
-    """Write ``figure`` to ``path`` as PNG and free it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png_bytes(figure))
-    return path
-
-
-def png_bytes(figure: Figure) -> bytes:
-    """``figure`` as PNG bytes; the figure is freed."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return buffer.getvalue()
 
 
 def lift_plot(analysis: ExperimentAnalysis, path: Path) -> Path:
@@ -48,8 +28,7 @@ def lift_figure(analysis: ExperimentAnalysis) -> Figure:
     """One panel per success and guardrail metric: every treatment's effect against the control, with its
     fixed-horizon interval (thick) and its always-valid interval (thin)."""
     metrics = [m for m in analysis.metrics if m.role is not Role.DIAGNOSTIC]
-    figure = plt.figure(figsize=(7.0, 1.2 + 1.1 * len(metrics) * max(1, len(analysis.treatments)) / 2), dpi=110)
-    figure.set_layout_engine("constrained")
+    figure = new_figure(7.0, 1.2 + 1.1 * len(metrics) * max(1, len(analysis.treatments)) / 2)
     panels = figure.subplots(len(metrics), 1, squeeze=False)[:, 0]
     sequential_prefix = SEQUENTIAL.split("(")[0]
     for axes, metric in zip(panels, metrics, strict=True):
@@ -73,7 +52,7 @@ def lift_figure(analysis: ExperimentAnalysis) -> Figure:
 
 def cumulative_conversions_figure(daily: Mapping[str, Sequence[int]], arm_sizes: Mapping[str, int]) -> Figure:
     """Cumulative share of each arm's customers who converted, by day since their assignment."""
-    figure = plt.figure(figsize=(7.0, 4.5), dpi=110, layout="constrained")
+    figure = new_figure()
     axes = figure.add_subplot()
     for arm in sorted(daily):
         share = np.cumsum(np.asarray(daily[arm], dtype=np.float64)) / max(arm_sizes.get(arm, 0), 1)

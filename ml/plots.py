@@ -4,27 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-matplotlib.use("Agg")  # headless: files only, on servers and in CI
-
-from matplotlib import pyplot as plt
-from matplotlib.figure import Figure
-
-
-def new_figure(width: float = 7.0, height: float = 4.5) -> Figure:
-    return plt.figure(figsize=(width, height), dpi=110, layout="constrained")
-
-
-def save_png(figure: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png")
-    plt.close(figure)
-    return path
-
+from core.plots import new_figure, save_png
+from ml.decision import curve_points
 
 # A profit curve over a million customers is drawn from this many points at most; sorted by EV it is
 # concave, so thinning it evenly loses nothing visible.
@@ -45,11 +30,10 @@ def profit_curve(
     or below the curve, since the curve is the best any N customers can do.
     """
     values = np.asarray(profit, dtype=np.float64)
-    every = np.arange(0, len(values), max(1, len(values) // MAX_CURVE_POINTS))
-    shown = np.union1d(every, [len(values) - 1, optimum_n])  # always keep the end and the optimum
+    shown = curve_points(values, MAX_CURVE_POINTS, keep=optimum_n)  # the ends and the optimum always kept
     figure = new_figure()
     axes = figure.add_subplot()
-    axes.plot(shown, values[shown], color="tab:blue", label="unconstrained profit curve")
+    axes.plot(*zip(*shown, strict=True), color="tab:blue", label="unconstrained profit curve")
     axes.axvline(optimum_n, color="tab:green", linestyle="--", label=f"N* = {optimum_n:,} ({values[optimum_n]:,.0f})")
     if production_n is not None:
         label = f"production N = {production_n:,}"

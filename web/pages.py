@@ -26,8 +26,9 @@ from campaigns.report import arm_sizes
 from core.clock import utcnow
 from core.errors import NotFound, ValidationFailed
 from core.models import Campaign, CampaignKind, CampaignState, CampaignVariant, Channel
+from core.plots import png_bytes
 from core.settings import Settings
-from experiments.plots import cumulative_conversions_figure, lift_figure, png_bytes
+from experiments.plots import cumulative_conversions_figure, lift_figure
 from guardrails.budgets import budget_statuses
 from guardrails.context import CheckContext
 from guardrails.repository import check_context

@@ -14,17 +14,13 @@ from datetime import datetime
 from pathlib import Path
 
 import jinja2
-import matplotlib
-
-matplotlib.use("Agg")  # headless: files only
-
-from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
 from campaigns.report import METRICS, CampaignReport, format_effect, format_value
 from campaigns.service import CampaignStatus
+from core.plots import new_figure, png_bytes
 from experiments.analysis import ExperimentAnalysis, MetricKind, Result, Scale
-from experiments.plots import lift_figure, png_bytes
+from experiments.plots import lift_figure
 from nudge.demo.simulation import Posted, Simulated, TruthCheck
 
 TEMPLATE = Path(__file__).with_name("report.html.j2")
@@ -179,7 +175,7 @@ def check_row(check: TruthCheck) -> list[str]:
 def cost_figure(costs: Mapping[str, float]) -> Figure:
     """Today's costs by component (the ledger's components), largest first, dollars on the bars."""
     items = sorted(((name, amount) for name, amount in costs.items() if amount > 0), key=lambda item: item[1])
-    figure = plt.figure(figsize=(7.0, 0.6 + 0.45 * max(len(items), 1)), dpi=110, layout="constrained")
+    figure = new_figure(7.0, 0.6 + 0.45 * max(len(items), 1))
     axes = figure.add_subplot()
     names, amounts = [name for name, _ in items], [amount for _, amount in items]
     bars = axes.barh(names, amounts, color="tab:blue")
